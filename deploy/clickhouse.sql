@@ -1,0 +1,1 @@
+../trackpipe/sql/schema.sql

@@ -1,0 +1,245 @@
+"""The stream topology, in one file.
+
+    tracker.raw ──decode──┬─► tracker.positions  ──sink──► ClickHouse positions (+ latest_positions view)
+                          ├─► tracker.events     ──sink──► events
+                          ├─► tracker.status     ──sink──► device_status
+                          └─► tracker.deadletter ──sink──► deadletter   (the edge writes here too)
+    tracker.devices ──registry──► Table "devices" (enrichment lookups in decode)
+
+All topics have the same partition count and are keyed by device id, so the
+`devices` table partition that `decode` reads is always local to the worker
+(co-partitioning).  Sinks insert columnar batches (flush by size or after
+`sink_interval`) and ack their Kafka events only after the INSERT succeeded; a
+crash re-delivers, and re-delivered rows collapse in the ReplacingMergeTree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+import faust
+import orjson
+from aiohttp import web
+
+import schemas
+from trackpipe import store
+from trackpipe.config import Settings
+
+from .process import deadletter, process
+
+log = logging.getLogger("trackpipe.streams")
+
+settings = Settings.from_env()
+
+app = faust.App(
+    os.environ.get("TRACKPIPE_APP_ID", "trackpipe"),
+    broker=";".join(f"kafka://{h.strip()}" for h in (settings.kafka_bootstrap or "127.0.0.1:9092").split(",")),
+    store="memory://",
+    topic_partitions=settings.partitions,
+    topic_replication_factor=settings.replication,
+    key_serializer="raw",
+    value_serializer="raw",
+    producer_acks=-1,
+    consumer_auto_offset_reset="earliest",
+    broker_session_timeout=float(os.environ.get("TRACKPIPE_SESSION_TIMEOUT", "30")),
+    web_enabled=False,
+    web_bind="127.0.0.1",
+)
+
+raw_topic = app.topic(settings.topic("raw"), key_type=bytes, value_type=bytes)
+devices_topic = app.topic(settings.topic("devices"), key_type=bytes, value_type=bytes)
+positions_topic = app.topic(settings.topic("positions"), key_type=bytes, value_type=bytes)
+events_topic = app.topic(settings.topic("events"), key_type=bytes, value_type=bytes)
+status_topic = app.topic(settings.topic("status"), key_type=bytes, value_type=bytes)
+deadletter_topic = app.topic(settings.topic("deadletter"), key_type=bytes, value_type=bytes)
+
+devices = app.Table("devices", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+
+
+@app.agent(devices_topic)
+async def registry(stream: faust.StreamT[bytes]) -> None:
+    """Keep the device registry table in step with the compacted devices topic."""
+    async for event in stream.events():
+        key = event.key
+        if event.value is None:  # tombstone: device removed
+            devices.pop(key, None)
+            continue
+        try:
+            record = schemas.decode("devices", event.value)
+        except Exception as exc:
+            log.error("unreadable device record for %r: %s", key, exc)
+            continue
+        devices[key] = orjson.dumps({"name": record["name"], "account": record["account"]})
+
+
+def _lookup(device_id: str) -> dict[str, Any] | None:
+    value = devices.get(device_id.encode())
+    return orjson.loads(value) if value else None
+
+
+@app.agent(raw_topic)
+async def decode(stream: faust.StreamT[bytes]) -> None:
+    """Raw frames -> normalized, enriched positions, alarm events, status; failures -> dead letters."""
+    late_after = timedelta(seconds=settings.late_after)
+    async for event in stream.events():
+        try:
+            raw = schemas.decode("raw", event.value)
+        except Exception as exc:
+            log.error("unreadable raw record at %s: %s", event.message.tp, exc)
+            await _send_deadletter_unreadable(event.value, f"raw record not Avro: {exc}")
+            continue
+        out = process(raw, _lookup, late_after=late_after)
+        for row in out.positions:
+            await positions_topic.send(key=row["device_id"].encode(), value=schemas.encode("positions", row))
+        for row in out.events:
+            await events_topic.send(key=row["device_id"].encode(), value=schemas.encode("events", row))
+        for row in out.deadletters:
+            await deadletter_topic.send(key=event.key, value=schemas.encode("deadletter", row))
+        if out.status is not None:
+            await status_topic.send(key=out.status["device_id"].encode(), value=schemas.encode("status", out.status))
+
+
+async def _send_deadletter_unreadable(value: bytes | None, detail: str) -> None:
+    now = datetime.now(UTC)
+    row = deadletter(
+        {
+            "received_at": now,
+            "protocol": None,
+            "transport": "",
+            "peer_host": "",
+            "peer_port": 0,
+            "local_port": 0,
+            "edge_id": "",
+            "connection_id": "",
+            "frame": value or b"",
+        },
+        "unreadable record",
+        detail,
+    )
+    await deadletter_topic.send(key=b"", value=schemas.encode("deadletter", row))
+
+
+# -- ClickHouse sinks ----------------------------------------------------------------
+
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")  # chDB: one thread, one process
+
+
+@cache
+def _client() -> Any:
+    return store.connect(settings, ensure=True)
+
+
+async def _in_store(fn: Any, *args: Any) -> Any:
+    loop = asyncio.get_running_loop()
+    # shielded: a shutdown never abandons an INSERT half-way through
+    return await asyncio.shield(loop.run_in_executor(_executor, lambda: fn(_client(), *args)))
+
+
+async def _sink(stream: faust.StreamT[bytes], kind: str, table: str) -> None:
+    async for events in stream.noack_take(settings.sink_batch, within=settings.sink_interval):
+        rows = []
+        for event in events:
+            try:
+                rows.append(schemas.decode(kind, event.value))
+            except Exception as exc:  # a foreign producer's garbage: logged, not fatal
+                log.error("skipping unreadable %s record at %s: %s", kind, event.message.tp, exc)
+        delay = 0.5
+        while rows:
+            try:
+                await _in_store(store.insert, table, rows)
+                break
+            except Exception as exc:  # store down: retry; nothing is acked until the rows are in
+                log.warning("insert of %d rows into %s failed (%s); retrying in %.1fs", len(rows), table, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        for event in events:
+            await stream.ack(event)
+
+
+@app.agent(positions_topic)
+async def sink_positions(stream: faust.StreamT[bytes]) -> None:
+    await _sink(stream, "positions", "positions")
+
+
+@app.agent(events_topic)
+async def sink_events(stream: faust.StreamT[bytes]) -> None:
+    await _sink(stream, "events", "events")
+
+
+@app.agent(status_topic)
+async def sink_status(stream: faust.StreamT[bytes]) -> None:
+    await _sink(stream, "status", "device_status")
+
+
+@app.agent(deadletter_topic)
+async def sink_deadletter(stream: faust.StreamT[bytes]) -> None:
+    await _sink(stream, "deadletter", "deadletter")
+
+
+# -- query endpoint (embedded store only: chDB allows one process per directory) -----
+
+
+def _ready() -> bool:
+    try:
+        assigned = bool(app.consumer.assignment())
+    except Exception:
+        return False
+    return assigned and not app.rebalancing and app.tables.recovery.completed.is_set()
+
+
+async def _handle_query(request: web.Request) -> web.Response:
+    sql = await request.text()
+    try:
+        result = await _in_store(lambda client, q: client.query(q), sql)
+    except Exception as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    body = orjson.dumps(
+        {"columns": list(result.column_names), "rows": [list(r) for r in result.result_rows]},
+        default=_json_default,
+        option=orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY,
+    )
+    return web.Response(body=body, content_type="application/json")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+async def _handle_ready(request: web.Request) -> web.Response:
+    ready = _ready()
+    return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+
+@app.task
+async def query_endpoint() -> None:
+    """Serve `trackpipe query` and readiness on loopback; advertise it in <data-dir>/run/worker.json."""
+    await _in_store(lambda client: None)  # open chDB and create the schema before anything is consumed
+    if os.environ.get("TRACKPIPE_QUERY_ENDPOINT", "1") != "1":
+        return
+    web_app = web.Application()
+    web_app.router.add_post("/query", _handle_query)
+    web_app.router.add_get("/ready", _handle_ready)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    run_file = settings.run_dir / "worker.json"
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    run_file.write_bytes(orjson.dumps({"pid": os.getpid(), "url": f"http://127.0.0.1:{port}"}))
+    log.info("query endpoint on http://127.0.0.1:%s", port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        run_file.unlink(missing_ok=True)
+        await runner.cleanup()

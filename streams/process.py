@@ -1,0 +1,162 @@
+"""The decode step as a pure function: one `tracker.raw` record in; the positions,
+events, dead letters and status it yields out.  No Kafka, no Faust, no clock —
+the agents in `streams.app` are thin loops around `process`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from protocols import registry
+from protocols.base import Context, ProtocolError, Record
+
+#: device registry lookup: device id -> {"name": ..., "account": ...} or None
+Lookup = Callable[[str], Mapping[str, Any] | None]
+
+
+@dataclass(slots=True)
+class Output:
+    positions: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    deadletters: list[dict[str, Any]] = field(default_factory=list)
+    status: dict[str, Any] | None = None
+
+
+def deadletter(raw: Mapping[str, Any], reason: str, detail: str, device_id: str | None = None) -> dict[str, Any]:
+    return {
+        "time": raw["received_at"],
+        "reason": reason,
+        "detail": detail,
+        "stage": "decode",
+        "protocol": raw.get("protocol"),
+        "transport": raw["transport"],
+        "peer": f"{raw['peer_host']}:{raw['peer_port']}",
+        "local_port": raw["local_port"],
+        "device_id": device_id or raw.get("device_id"),
+        "edge_id": raw["edge_id"],
+        "connection_id": raw["connection_id"],
+        "raw": raw["frame"],
+    }
+
+
+def _valid_coordinates(rec: Record) -> bool:
+    assert rec.latitude is not None and rec.longitude is not None
+    return -90.0 <= rec.latitude <= 90.0 and -180.0 <= rec.longitude <= 180.0
+
+
+def process(
+    raw: Mapping[str, Any],
+    lookup: Lookup,
+    *,
+    late_after: timedelta = timedelta(minutes=10),
+    options: Mapping[str, str] | None = None,
+) -> Output:
+    out = Output()
+    received: datetime = raw["received_at"]
+    try:
+        codec = registry.get(raw["protocol"])
+    except KeyError:
+        out.deadletters.append(deadletter(raw, "unknown protocol", f"no decoder named {raw['protocol']!r}"))
+        return out
+    ctx = Context(
+        transport=raw["transport"], device_id=raw.get("device_id"), received_at=received, options=options or {}
+    )
+    try:
+        decoded = codec.decode(raw["frame"], ctx)
+    except ProtocolError as exc:
+        out.deadletters.append(deadletter(raw, exc.reason, exc.detail or str(exc)))
+        return out
+    except Exception as exc:  # a decoder bug must not stop the stream: keep the bytes and the reason
+        out.deadletters.append(deadletter(raw, "decoder failure", f"{type(exc).__name__}: {exc}"))
+        return out
+
+    frame_device = decoded.device_id or raw.get("device_id")
+    base = {
+        "protocol": codec.name,
+        "server_time": received,
+        "transport": raw["transport"],
+        "edge_id": raw["edge_id"],
+        "connection_id": raw["connection_id"],
+    }
+    status_src: dict[str, Any] = {}
+    for rec in decoded.records:
+        device_id = rec.device_id or frame_device
+        if not device_id:
+            out.deadletters.append(deadletter(raw, "unidentified", f"{decoded.kind} frame with no known device id"))
+            continue
+        identity = _identity(lookup(device_id))
+        for key in ("battery_level", "power", "ignition"):
+            value = getattr(rec, key)
+            if value is not None:
+                status_src[key] = value
+        when = rec.fix_time or received
+        archive = rec.archive or (received - when > late_after)
+        if rec.has_position:
+            if not _valid_coordinates(rec):
+                out.deadletters.append(
+                    deadletter(raw, "invalid position", f"lat={rec.latitude} lon={rec.longitude}", device_id)
+                )
+                continue
+            attributes = dict(rec.attributes)
+            if rec.fix_time is None:
+                attributes["timeSource"] = "server"
+            out.positions.append(
+                base
+                | identity
+                | {
+                    "device_id": device_id,
+                    "fix_time": when,
+                    "valid": rec.valid,
+                    "latitude": rec.latitude,
+                    "longitude": rec.longitude,
+                    "altitude": rec.altitude,
+                    "speed": rec.speed,
+                    "course": rec.course,
+                    "satellites": rec.satellites,
+                    "archive": archive,
+                    "alarms": list(rec.alarms),
+                    "battery_level": rec.battery_level,
+                    "battery": rec.battery,
+                    "power": rec.power,
+                    "ignition": rec.ignition,
+                    "odometer": rec.odometer,
+                    "attributes": attributes,
+                }
+            )
+        for alarm in rec.alarms:
+            out.events.append(
+                identity
+                | {
+                    "device_id": device_id,
+                    "protocol": codec.name,
+                    "time": when,
+                    "server_time": received,
+                    "type": "alarm",
+                    "alarm": alarm,
+                    "latitude": rec.latitude if rec.has_position else None,
+                    "longitude": rec.longitude if rec.has_position else None,
+                    "archive": archive,
+                    "attributes": {k: v for k, v in rec.attributes.items() if k in ("alarmText", "status", "event")},
+                }
+            )
+    if frame_device:
+        out.status = _identity(lookup(frame_device)) | {
+            "device_id": frame_device,
+            "protocol": codec.name,
+            "last_seen": received,
+            "kind": decoded.kind,
+            "transport": raw["transport"],
+            "peer": f"{raw['peer_host']}:{raw['peer_port']}",
+            "battery_level": status_src.get("battery_level"),
+            "power": status_src.get("power"),
+            "ignition": status_src.get("ignition"),
+        }
+    return out
+
+
+def _identity(device: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not device:
+        return {"device_name": "", "account": "", "registered": False}
+    return {"device_name": device.get("name", ""), "account": device.get("account", ""), "registered": True}

@@ -1,0 +1,371 @@
+"""End to end: real sockets on loopback -> edge -> real Kafka-protocol broker ->
+Faust worker -> chDB, checked by querying the rows that come out."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from protocols import carscop, gt06, registry
+from protocols.base import Context, Fix
+from trackpipe.simulate import simulate, track
+
+from .conftest import Pipeline, start_pipeline, stop_pipeline
+
+pytestmark = pytest.mark.e2e
+
+CASES = [(c.name, t) for c in registry.CODECS for t in sorted(c.transports)]
+_ids = itertools.count(1000, 100)
+
+
+def _ts(value: Any) -> datetime:
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _ms(when: datetime) -> datetime:
+    return when.replace(microsecond=when.microsecond // 1000 * 1000)
+
+
+def _in(ids: set[str]) -> str:
+    return ", ".join(f"'{i}'" for i in sorted(ids))
+
+
+def _expected(protocol: str, transport: str, sent: list[tuple[str, bytes]]) -> tuple[set, set]:
+    """What the store must hold, from decoding the very frames the devices sent."""
+    codec = registry.get(protocol)
+    now = datetime.now(UTC)
+    positions, alarms = set(), set()
+    for device_id, frame in sent:
+        decoded = codec.decode(frame, Context(transport=transport, device_id=device_id, received_at=now))
+        for rec in decoded.records:
+            dev = rec.device_id or decoded.device_id or device_id
+            if rec.has_position:
+                positions.add((dev, _ms(rec.fix_time or now)))
+            alarms.update((dev, a) for a in rec.alarms)
+    return positions, alarms
+
+
+@pytest.mark.parametrize(("protocol", "transport"), CASES, ids=[f"{p}-{t}" for p, t in CASES])
+def test_devices_login_live_batch_alarm(pipeline: Pipeline, protocol: str, transport: str) -> None:
+    sent: list[tuple[str, bytes]] = []
+    report = asyncio.run(
+        simulate(
+            protocol=protocol,
+            devices=2,
+            rate=4,
+            transport=transport,
+            duration=1.5,
+            host=pipeline.host,
+            port=pipeline.port,
+            batch=3,
+            first_id=next(_ids),
+            record=sent,
+        )
+    )
+    assert report.ok, report.summary()
+    positions, alarms = _expected(protocol, transport, sent)
+    assert positions, "the simulated devices sent no position"
+    ids = {d for d, _ in positions}
+    rows = pipeline.wait_rows(
+        "SELECT device_id, fix_time, archive, protocol, registered FROM positions FINAL "
+        f"WHERE device_id IN ({_in(ids)})",
+        lambda r: len(r) >= len(positions),
+    )
+    assert {(r["device_id"], _ts(r["fix_time"])) for r in rows} == positions
+    assert {r["protocol"] for r in rows} == {protocol}
+    assert not any(r["registered"] for r in rows), "unregistered devices must be marked so"
+    # the buffered batch is two hours old: stored, and flagged as archive
+    cutoff = datetime.now(UTC) - timedelta(hours=1)
+    old = {(r["device_id"], _ts(r["fix_time"])) for r in rows if _ts(r["fix_time"]) < cutoff}
+    assert len(old) == 2 * 3, "each device uploaded 3 buffered points"
+    assert all(r["archive"] for r in rows if _ts(r["fix_time"]) < cutoff)
+    assert not any(r["archive"] for r in rows if _ts(r["fix_time"]) > cutoff)
+    # every alarm the devices raised is an event
+    assert alarms, "the simulated devices raised no alarm"
+    events = pipeline.wait_rows(
+        f"SELECT device_id, alarm, type FROM events FINAL WHERE device_id IN ({_in(ids)})",
+        lambda r: {(e["device_id"], e["alarm"]) for e in r} >= alarms,
+    )
+    assert {(e["device_id"], e["alarm"]) for e in events} >= alarms
+    # the latest position is the newest live point, never a late archive point
+    latest = pipeline.query(f"SELECT device_id, fix_time FROM latest_positions WHERE device_id IN ({_in(ids)})")
+    newest = {d: max(t for dd, t in positions if dd == d) for d in ids}
+    assert {r["device_id"]: _ts(r["fix_time"]) for r in latest} == newest
+    status = pipeline.query(f"SELECT device_id FROM device_status FINAL WHERE device_id IN ({_in(ids)})")
+    assert {r["device_id"] for r in status} == ids
+
+
+def _tcp(pipeline: Pipeline) -> socket.socket:
+    sock = socket.create_connection((pipeline.host, pipeline.port), timeout=10)
+    return sock
+
+
+def _closed_by_server(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                return True
+    except (TimeoutError, OSError):
+        return False
+
+
+def test_resent_batch_is_stored_once(pipeline: Pipeline) -> None:
+    device = carscop.Device("CS0000000777001", "tcp")
+    base = datetime(2026, 1, 2, 3, 4, 0, tzinfo=UTC)
+    fixes = [track(7, k, base + timedelta(minutes=k)) for k in range(5)]
+    frames = device.batch(fixes)
+    first = set()
+    for attempt in range(2):
+        with _tcp(pipeline) as sock:
+            for frame in [*device.login(), *frames]:
+                sock.sendall(frame)
+            time.sleep(0.2)
+        query = f"SELECT fix_time, connection_id FROM positions FINAL WHERE device_id = '{device.device_id}'"
+        if attempt == 0:
+            rows = pipeline.wait_rows(
+                query, lambda r: len({_ts(x["fix_time"]) for x in r} & {f.time for f in fixes}) == 5
+            )
+            first = {r["connection_id"] for r in rows}
+        else:  # wait until the resent copies replaced the first ones, then count
+            rows = pipeline.wait_rows(
+                query, lambda r, first=first: bool(r) and not {x["connection_id"] for x in r} & first
+            )
+    batch_rows = [r for r in rows if _ts(r["fix_time"]) in {f.time for f in fixes}]
+    assert len(batch_rows) == 5, rows
+    assert not {r["connection_id"] for r in rows} & first, "the resent copies were not processed"
+
+
+def _deadletters(pipeline: Pipeline, peer_port: int, reason: str) -> list[dict[str, Any]]:
+    return pipeline.wait_rows(
+        f"SELECT reason, detail, raw, protocol, stage FROM deadletter WHERE peer = '127.0.0.1:{peer_port}'",
+        lambda r: any(x["reason"] == reason for x in r),
+        timeout=20,
+    )
+
+
+def test_unknown_bytes_dead_lettered_and_closed(pipeline: Pipeline) -> None:
+    junk = bytes(range(1, 200, 3)) * 3
+    with _tcp(pipeline) as sock:
+        port = sock.getsockname()[1]
+        sock.sendall(junk)
+        assert _closed_by_server(sock, 10), "undetectable traffic must close the connection"
+    rows = _deadletters(pipeline, port, "unknown")
+    assert any(r["reason"] == "unknown" and r["stage"] == "edge" for r in rows), rows
+
+
+def test_silent_connection_closed(pipeline: Pipeline) -> None:
+    with _tcp(pipeline) as sock:
+        started = time.monotonic()
+        assert _closed_by_server(sock, 10)
+        assert time.monotonic() - started < 8  # detect timeout is 2 s in these tests
+
+
+def test_oversized_frame_dead_lettered_and_closed(pipeline: Pipeline) -> None:
+    with _tcp(pipeline) as sock:
+        port = sock.getsockname()[1]
+        sock.sendall(b"*260101000000UD00" + b"7" * 9000)  # Carscop start, never a `^`, past the 8 KiB limit
+        assert _closed_by_server(sock, 10)
+    rows = _deadletters(pipeline, port, "frame too large")
+    assert any(r["protocol"] == "carscop" for r in rows)
+
+
+def test_truncated_frame_dead_lettered(pipeline: Pipeline) -> None:
+    device = gt06.Device("359000000000123", "tcp")
+    login = device.login()[0]
+    position = device.position(track(1, 1, datetime.now(UTC)))
+    with _tcp(pipeline) as sock:
+        port = sock.getsockname()[1]
+        sock.sendall(login)
+        sock.settimeout(10)
+        assert sock.recv(64), "login must be acknowledged"
+        sock.sendall(position[: len(position) // 2])
+        time.sleep(0.3)
+    rows = _deadletters(pipeline, port, "truncated")
+    assert any(bytes.fromhex(r["raw"]) == position[: len(position) // 2] for r in rows if r["reason"] == "truncated")
+
+
+def test_bad_checksum_dead_lettered_connection_kept(pipeline: Pipeline) -> None:
+    device = gt06.Device("359000000000456", "tcp")
+    login = device.login()[0]
+    heartbeat = device.heartbeat()
+    corrupt = heartbeat[:-4] + bytes([heartbeat[-4] ^ 0xFF]) + heartbeat[-3:]  # flip a CRC byte
+    with _tcp(pipeline) as sock:
+        port = sock.getsockname()[1]
+        sock.settimeout(10)
+        sock.sendall(login)
+        assert sock.recv(64)
+        sock.sendall(corrupt)
+        sock.sendall(heartbeat)
+        reply = sock.recv(64)
+        assert reply == gt06.CODEC.inspect(heartbeat, "tcp").reply, "the valid heartbeat after a bad one is acked"
+    rows = _deadletters(pipeline, port, "checksum")
+    assert any(bytes.fromhex(r["raw"]) == corrupt for r in rows if r["reason"] == "checksum")
+
+
+def test_registered_device_is_enriched(pipeline: Pipeline) -> None:
+    device = carscop.Device("CS0000000555001", "tcp")
+    cli = [sys.executable, "-m", "trackpipe.cli"]
+    out = subprocess.run(
+        [
+            *cli,
+            "devices",
+            "add",
+            device.device_id,
+            "--name",
+            "Truck 7",
+            "--account",
+            "acme",
+            "--data-dir",
+            str(pipeline.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    time.sleep(2.0)  # the registry agent consumes the device record
+    when = datetime.now(UTC).replace(microsecond=0)
+    with _tcp(pipeline) as sock:
+        for frame in [*device.login(), device.position(Fix(when, 48.85, 2.35, speed=30.0))]:
+            sock.sendall(frame)
+        time.sleep(0.2)
+    rows = pipeline.wait_rows(
+        "SELECT device_name, account, registered, fix_time FROM positions FINAL "
+        f"WHERE device_id = '{device.device_id}'",
+        lambda r: any(_ts(x["fix_time"]) == when for x in r),
+    )
+    row = next(x for x in rows if _ts(x["fix_time"]) == when)
+    assert (row["device_name"], row["account"], row["registered"]) == ("Truck 7", "acme", True)
+
+
+def test_query_cli_json_lines(pipeline: Pipeline) -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trackpipe.cli",
+            "query",
+            "SELECT device_id, fix_time FROM positions LIMIT 3",
+            "--format",
+            "json",
+            "--data-dir",
+            str(pipeline.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert lines and all(set(obj) == {"device_id", "fix_time"} for obj in lines)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trackpipe.cli",
+            "query",
+            "SELECT nope FROM nowhere",
+            "--data-dir",
+            str(pipeline.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("trackpipe: error:"), bad.stderr
+
+
+def test_reply_only_after_kafka_confirmed(pipeline: Pipeline) -> None:
+    """An edge whose Kafka is down never acks; with Kafka up the acked frame is already in the topic."""
+    from aiokafka import AIOKafkaConsumer
+
+    from edge.publisher import Publisher
+    from edge.server import Edge
+    from trackpipe.broker import free_port
+
+    device = gt06.Device("359000000000789", "tcp")
+    login = device.login()[0]
+
+    async def login_reply(bootstrap: str) -> bytes | None:
+        settings = pipeline.settings.__class__.from_env(host="127.0.0.1", port=0, data_dir=pipeline.data_dir)
+        publisher = Publisher(bootstrap, timeout=2.0)
+        edge = Edge(settings, publisher)
+        await publisher.start()
+        await edge.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", edge.tcp_port)
+            writer.write(login)
+            await writer.drain()
+            try:
+                return await asyncio.wait_for(reader.read(64), 8)  # b"" when the edge closes on us
+            finally:
+                writer.close()
+        finally:
+            await edge.stop()
+            await publisher.stop()
+
+    assert not asyncio.run(login_reply(f"127.0.0.1:{free_port()}")), "no ack may be sent while Kafka is down"
+    reply = asyncio.run(login_reply(pipeline.bootstrap()))
+    assert reply == gt06.CODEC.inspect(login, "tcp").reply
+
+    async def frame_in_topic() -> bool:
+        consumer = AIOKafkaConsumer(
+            pipeline.settings.topic("raw"), bootstrap_servers=pipeline.bootstrap(), auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            import schemas
+
+            batches = await consumer.getmany(timeout_ms=5000, max_records=100000)
+            return any(
+                schemas.decode("raw", m.value)["frame"] == login and m.key == b"359000000000789"
+                for msgs in batches.values()
+                for m in msgs
+            )
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(frame_in_topic())
+
+
+def test_restart_keeps_data_and_stops_cleanly(tmp_path) -> None:
+    p = start_pipeline(tmp_path / "restart")
+    try:
+        report = asyncio.run(
+            simulate(
+                protocol="carscop",
+                devices=1,
+                rate=4,
+                transport="tcp",
+                duration=1.0,
+                host=p.host,
+                port=p.port,
+                batch=2,
+                first_id=90001,
+            )
+        )
+        assert report.ok, report.summary()
+        before = p.wait_rows("SELECT count() AS n FROM positions FINAL", lambda r: r and r[0]["n"] >= 6)
+        assert before[0]["n"] >= 6
+    finally:
+        took, code, alive = stop_pipeline(p)
+    assert not alive and took < 10 and code == 0, (took, code, alive)
+    q = start_pipeline(tmp_path / "restart")
+    try:
+        after = q.query("SELECT count() AS n FROM positions FINAL")
+        assert after[0]["n"] == before[0]["n"]
+    finally:
+        took, code, alive = stop_pipeline(q)
+    assert not alive and took < 10 and code == 0, (took, code, alive)

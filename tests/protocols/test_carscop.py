@@ -1,0 +1,342 @@
+"""Carscop CCTR-8xx: corpus samples, hand-assembled frames (PROTOCOLS.md section 1), device round trip."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from protocols import carscop
+from protocols.base import Context, DecodeError, Detection, Fix, FramingError, ProtocolError
+from tests import vectors
+
+CODEC = carscop.CODEC
+SAMPLES = vectors.samples("carscop")
+# Traccar's fixed `ddd.d` speed pattern rejects the CW801's `0.000`, so its test expects
+# nothing; PROTOCOLS.md 1.6 (a) asks us to decode these frames, so they do hold a position.
+TRACCAR_SPEED_GAP = {"*160618232614UD00", "*160618232529UB05"}
+
+# Issue #2505 capture, as on the wire (PROTOCOLS.md 1.6).
+LIVE = b"*161101144927UD00144927A1203.5394S07657.7255W000.4161101255.0011111111L022043^"
+BUFFERED_1 = b"*160728045706UD04045706A1202.7738S07658.6489W015.5160728247.8911111111L002626^"
+BUFFERED_2 = b"*160728051722UD04051722A1202.9710S07658.4677W009.0160728066.1611111111L003732^"
+HEARTBEAT = b"*161101144927UB00HSO^"
+CAPTURE = HEARTBEAT + LIVE + BUFFERED_1 + BUFFERED_2
+POSITION_BLOCK = b"061825A2934.0133N10627.2544E000.0040331309.6200000000L000000"
+
+
+def _ctx(**options: str) -> Context:
+    return Context(options=options)
+
+
+def _frames(data: bytes, chunk: int | None = None) -> list[bytes]:
+    framer = CODEC.new_framer()
+    out = []
+    step = chunk or len(data) or 1
+    for start in range(0, len(data), step):
+        framer.feed(data[start : start + step])
+        while (frame := framer.next_frame()) is not None:
+            out.append(frame)
+    return out
+
+
+def _foreign_payload(record: dict) -> bytes:
+    try:
+        return vectors.payload(record)
+    except UnicodeEncodeError:  # a few text samples hold non-Latin-1 characters
+        return record["data"].encode("utf-8")
+
+
+# --- corpus --------------------------------------------------------------------------
+@pytest.mark.parametrize("record", SAMPLES, ids=[vectors.sample_id(r) for r in SAMPLES])
+def test_corpus_sample(record: dict) -> None:
+    vectors.require()
+    data = vectors.payload(record)
+    assert CODEC.detect(data, "tcp") is Detection.YES
+    assert CODEC.detect(data, "udp") is Detection.YES
+    assert CODEC.inspect(data, "tcp").reply is None
+    decoded = CODEC.decode(data, Context())
+    positions = [r for r in decoded.records if r.has_position]
+    if record["kind"] == "verifyNull":
+        if data[:17].decode() in TRACCAR_SPEED_GAP:
+            assert positions and positions[0].speed == 0.0
+            pytest.xfail("Traccar cannot parse the 0.000 speed variant; we decode it (PROTOCOLS.md 1.6 a)")
+        assert not positions
+    elif record["kind"] == "verifyPosition":
+        assert positions
+        expected = record["expected"]
+        if expected:
+            first = positions[0]
+            assert first.fix_time == datetime.fromisoformat(expected["time"]).replace(tzinfo=UTC)
+            assert first.valid is expected["valid"]
+            assert first.latitude == pytest.approx(expected["lat"], abs=1e-5)
+            assert first.longitude == pytest.approx(expected["lon"], abs=1e-5)
+
+
+@pytest.mark.parametrize("record", SAMPLES, ids=[vectors.sample_id(r) for r in SAMPLES])
+def test_corpus_sample_framed(record: dict) -> None:
+    """Traccar strips the `^` before its decoder; on the wire every frame ends with it."""
+    vectors.require()
+    wire = vectors.payload(record) + b"^"
+    assert _frames(b"\r\n" + wire + wire) == [wire, wire]
+    assert CODEC.split_datagram(wire) == [wire]
+
+
+def test_no_other_protocol_detected_as_carscop() -> None:
+    vectors.require()
+    wrong = [
+        vectors.sample_id(r)
+        for r in vectors.samples()
+        if r["protocol"] != "carscop"
+        for transport in ("tcp", "udp")
+        if CODEC.detect(_foreign_payload(r), transport) is Detection.YES
+    ]
+    assert wrong == []
+
+
+# --- detection -----------------------------------------------------------------------
+def test_detect_prefixes_and_neighbours() -> None:
+    for end in range(1, 17):
+        assert CODEC.detect(LIVE[:end], "tcp") is Detection.MORE
+    assert CODEC.detect(LIVE[:17], "tcp") is Detection.YES
+    neighbours = (b"*HQ,4106011660,V1,", b"*HQ2000905300036,", b"*GS16,351535", b"*T57#F1#", b"*12345678910101000,0")
+    for foreign in neighbours:
+        assert CODEC.detect(foreign, "tcp") is Detection.NO
+    assert CODEC.detect(b"*161101144927Ud00", "tcp") is Detection.NO  # the letter is a capital
+
+
+# --- framing -------------------------------------------------------------------------
+def test_capture_frames_byte_by_byte_as_at_once() -> None:
+    assert _frames(CAPTURE) == [HEARTBEAT, LIVE, BUFFERED_1, BUFFERED_2]
+    assert _frames(CAPTURE, chunk=1) == _frames(CAPTURE)
+    assert _frames(CAPTURE, chunk=7) == _frames(CAPTURE)
+
+
+def test_garbage_before_a_frame_is_reported_and_skipped() -> None:
+    framer = CODEC.new_framer()
+    framer.feed(b"GET / HTTP/1.1" + LIVE)
+    with pytest.raises(FramingError) as err:
+        framer.next_frame()
+    assert err.value.reason == "garbage" and not err.value.fatal
+    assert err.value.discarded == b"GET / HTTP/1.1"
+    assert framer.next_frame() == LIVE
+
+
+def test_frame_without_terminator_is_fatal_past_max_frame() -> None:
+    framer = CODEC.new_framer()
+    framer.feed(b"*161101144927UD00" + b"0" * CODEC.max_frame)
+    with pytest.raises(FramingError) as err:
+        framer.next_frame()
+    assert err.value.fatal and err.value.reason == "frame too large"
+
+
+def test_datagrams() -> None:
+    assert CODEC.split_datagram(LIVE) == [LIVE]
+    assert CODEC.split_datagram(LIVE[:-1]) == [LIVE]  # the `^` is optional over UDP
+    assert CODEC.split_datagram(CAPTURE) == [HEARTBEAT, LIVE, BUFFERED_1, BUFFERED_2]
+    assert CODEC.split_datagram(HEARTBEAT + LIVE[:-1] + b"\r\n") == [HEARTBEAT, LIVE]
+    for bad in (b"", b"^\r\n", b"junk^" + LIVE):
+        with pytest.raises(FramingError):
+            CODEC.split_datagram(bad)
+
+
+# --- inspect / decode ----------------------------------------------------------------
+def test_inspect_kinds_ids_and_no_replies() -> None:
+    login = b"*040331141830UB05123456789012345" + POSITION_BLOCK + b"^"
+    expected = {
+        HEARTBEAT: ("heartbeat", None),
+        login: ("login", "123456789012345"),
+        LIVE: ("position", None),
+        BUFFERED_1: ("batch", None),
+        b"*040331141830UA012Hi-jack" + POSITION_BLOCK: ("alarm", None),
+        b"*040331141830UC07" + POSITION_BLOCK: ("other", None),
+    }
+    for frame, (kind, device_id) in expected.items():
+        info = CODEC.inspect(frame, "tcp")
+        assert (info.kind, info.device_id, info.reply) == (kind, device_id, None)
+    for bad in (b"*04033114183UB05", b"*040331141830UB05ABC^", b"(087073005534BP00HSO)"):
+        with pytest.raises(DecodeError):
+            CODEC.inspect(bad, "tcp")
+
+
+def test_live_and_buffered_points() -> None:
+    live = CODEC.decode(LIVE, _ctx())
+    assert live.kind == "position" and not live.records[0].archive
+    (point,) = CODEC.decode(BUFFERED_1, _ctx()).records
+    assert point.archive
+    assert point.fix_time == datetime(2016, 7, 28, 4, 57, 6, tzinfo=UTC)
+    assert point.latitude == pytest.approx(-(12 + 2.7738 / 60))
+    assert point.longitude == pytest.approx(-(76 + 58.6489 / 60))
+    assert point.speed == pytest.approx(15.5 * 1.852)  # knots by default
+    assert point.course == 247.89
+    assert point.attributes["state"] == "11111111"
+    assert point.attributes["odometerRaw"] == "002626"
+    assert point.odometer == 2626
+    assert point.attributes["deviceTime"] == "2016-07-28T04:57:06"
+
+
+def test_unit_overrides() -> None:
+    (point,) = CODEC.decode(BUFFERED_1, _ctx(**{"carscop.speed_unit": "kmh", "carscop.odometer_scale": "10"})).records
+    assert point.speed == 15.5
+    assert point.odometer == 26260
+    for options in ({"carscop.speed_unit": "mph"}, {"carscop.odometer_scale": "ten"}, {"carscop.odometer_scale": "0"}):
+        with pytest.raises(DecodeError):
+            CODEC.decode(LIVE, _ctx(**options))
+
+
+def test_heartbeat_has_no_record() -> None:
+    decoded = CODEC.decode(HEARTBEAT, _ctx())
+    assert (decoded.kind, decoded.device_id, decoded.records) == ("heartbeat", None, [])
+
+
+def test_login_carries_the_device_id() -> None:
+    decoded = CODEC.decode(b"*150817160254UB05CC8011400042499" + POSITION_BLOCK, _ctx())
+    assert decoded.kind == "login" and decoded.device_id == "CC8011400042499"
+    assert decoded.records[0].has_position
+
+
+@pytest.mark.parametrize(
+    ("text", "alarms"),
+    [
+        ("2Hi-jack", ["sos"]),
+        ("SOS", ["sos"]),
+        ("Shock Alarm", ["vibration"]),
+        ("Vibration", ["vibration"]),
+        ("Overspeed Alarm 120km/h", ["overspeed"]),
+        ("Speed", ["overspeed"]),
+        ("Geofence(A) Alarm", ["geofenceExit"]),
+        ("Fence", ["geofenceExit"]),
+        ("Move Alarm", ["movement"]),
+        ("Low Battery", ["lowBattery"]),
+        ("Power Cut", ["powerCut"]),
+        ("Removed", ["general"]),
+        ("", ["general"]),
+    ],
+)
+def test_alarm_texts(text: str, alarms: list[str]) -> None:
+    frame = f"*040331141830UA01{text}".encode() + POSITION_BLOCK + b"^"
+    decoded = CODEC.decode(frame, _ctx())
+    assert decoded.kind == "alarm"
+    (record,) = decoded.records
+    assert record.alarms == alarms
+    assert record.attributes["alarmText"] == text
+    assert record.has_position
+
+
+def test_alarm_without_position_keeps_the_alarm() -> None:
+    (record,) = CODEC.decode(b"*040331141830UA02SOS^", _ctx()).records
+    assert record.alarms == ["sos"] and not record.has_position
+    assert record.fix_time == datetime(2004, 3, 31, 14, 18, 30, tzinfo=UTC)  # header clock as fallback
+
+
+def test_unknown_command_is_decoded_as_far_as_possible() -> None:
+    decoded = CODEC.decode(b"*040331141830UC07" + POSITION_BLOCK, _ctx())
+    assert decoded.kind == "position" and decoded.records[0].attributes["command"] == "UC07"
+    decoded = CODEC.decode(b"*040331141830UB02XYZ", _ctx())
+    assert decoded.kind == "other" and decoded.records[0].attributes["data"] == "XYZ"
+
+
+def test_gps_time_is_the_fix_time_and_header_the_fallback() -> None:
+    frame = b"*160728045706UD04045706A1202.7738S07658.6489W015.5000000247.89^"  # date 000000
+    (record,) = CODEC.decode(frame, _ctx()).records
+    assert record.fix_time == datetime(2016, 7, 28, 4, 57, 6, tzinfo=UTC)
+    assert "state" not in record.attributes and record.odometer is None
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"*161101144927UD00HSO^",  # a UD report must hold a position
+        b"*161101144927UD00144927A1203.5394S07657.7255W000.4161101255.0",  # course cut short
+        b"*161101144927UD00144927A9903.5394S07657.7255W000.4161101255.00^",  # latitude past 90
+        b"*161101144927UD00144927A1203.5394S07699.7255W000.4161101255.00^",  # 99 minutes
+        b"*161101144927UD00144927A1203.5394S07657.7255W0000.4161101255.00^",  # 4-digit speed
+        b"*161101144927UB05SHORT^",
+        b"#161101144927UB00HSO^",
+    ],
+)
+def test_malformed_frames(frame: bytes) -> None:
+    with pytest.raises(DecodeError):
+        CODEC.decode(frame, _ctx())
+
+
+# --- device --------------------------------------------------------------------------
+FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -12.0462, -77.0428, speed=57.3, course=123.45)
+
+
+def test_device_round_trip() -> None:
+    device = carscop.Device("CC8011400042499")
+    frame = device.position(FIX)
+    assert CODEC.detect(frame, "tcp") is Detection.YES
+    assert _frames(frame) == [frame]
+    decoded = CODEC.decode(frame, _ctx())
+    (record,) = decoded.records
+    assert decoded.kind == "position" and not record.archive
+    assert record.fix_time == FIX.time and record.valid
+    assert record.latitude == pytest.approx(FIX.latitude, abs=1e-5)
+    assert record.longitude == pytest.approx(FIX.longitude, abs=1e-5)
+    assert record.speed == pytest.approx(FIX.speed, abs=0.05 * 1.852)  # 0.1 knot resolution
+    assert record.course == pytest.approx(FIX.course, abs=0.005)
+
+
+def test_device_in_kmh_matches_the_kmh_option() -> None:
+    frame = carscop.Device("CC8011400042499", speed_unit="kmh").position(FIX)
+    (record,) = CODEC.decode(frame, _ctx(**{"carscop.speed_unit": "kmh"})).records
+    assert record.speed == pytest.approx(FIX.speed, abs=0.05)
+
+
+def test_device_session_frames() -> None:
+    clock = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
+    device = carscop.Device("ORANGE000731512", clock=lambda: clock)
+    (login,) = device.login()
+    info = CODEC.inspect(login, "tcp")
+    assert (info.kind, info.device_id) == ("login", "ORANGE000731512")
+    (no_fix,) = CODEC.decode(login, _ctx()).records
+    assert not no_fix.valid and no_fix.latitude == 0.0
+    assert CODEC.decode(device.heartbeat(), _ctx()).kind == "heartbeat"
+    assert device.heartbeat() == b"*240506070000UB00HSO^"
+    device.position(FIX)
+    (relogin,) = CODEC.decode(device.login()[0], _ctx()).records
+    assert relogin.latitude == pytest.approx(FIX.latitude, abs=1e-5)
+    batch = device.batch([FIX, FIX])
+    assert [CODEC.inspect(f, "tcp").kind for f in batch] == ["batch", "batch"]
+    assert all(CODEC.decode(f, _ctx()).records[0].archive for f in batch)
+    assert not device.expects_reply(login)
+
+
+@pytest.mark.parametrize("alarm", sorted(carscop.ALARM_TEXTS))
+def test_device_alarms(alarm: str) -> None:
+    decoded = CODEC.decode(carscop.Device("123456789012345").alarm(FIX, alarm), _ctx())
+    assert decoded.kind == "alarm" and decoded.records[0].alarms == [alarm]
+
+
+def test_device_rejects_what_it_cannot_express() -> None:
+    with pytest.raises(ValueError):
+        carscop.Device("12345")
+    with pytest.raises(ValueError):
+        carscop.Device("123456789012345").alarm(FIX, "jamming")
+
+
+# --- robustness ----------------------------------------------------------------------
+def _decode_or_protocol_error(data: bytes) -> None:
+    try:
+        CODEC.inspect(data, "tcp")
+    except ProtocolError:
+        pass
+    try:
+        CODEC.decode(data, _ctx())
+    except ProtocolError:
+        pass
+
+
+def test_truncations_and_random_bytes_raise_only_protocol_errors() -> None:
+    frames = [vectors.payload(r) for r in SAMPLES] + [HEARTBEAT, LIVE, BUFFERED_1]
+    for frame in frames:
+        for end in range(len(frame) + 1):
+            _decode_or_protocol_error(frame[:end])
+    rng = random.Random(802)
+    for _ in range(2000):
+        body = bytes(rng.choice(b"0123456789.ANSEWVLU^*") for _ in range(rng.randrange(90)))
+        _decode_or_protocol_error(b"*161101144927UD00" + body)
+        _decode_or_protocol_error(rng.randbytes(rng.randrange(120)))

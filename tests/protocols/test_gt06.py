@@ -1,0 +1,500 @@
+"""GT06: corpus replay, hand-assembled frames, framing, device round trip, fuzzing."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from protocols import gt06
+from protocols.base import ChecksumError, Context, Detection, Fix, FramingError, ProtocolError, Record
+from tests import vectors
+
+CODEC = gt06.CODEC
+RECORDS = vectors.samples("gt06")
+
+NO_CRC = "clone frame without serial/CRC (length byte is a count or wrong); without a CRC it cannot be told from Topin"
+BAD_CRC = "the sample's CRC does not match (hand-edited Traccar test data); detection requires a valid CRC"
+DETECT_XFAIL = {
+    "gt06-Gt06FrameDecoderTest-13-0": NO_CRC,
+    "gt06-Gt06FrameDecoderTest-17-1": "15-byte Topin-style login (length 0x0D, no serial/CRC): Topin's, not ours",
+    "gt06-Gt06FrameDecoderTest-21-2": NO_CRC,
+    "gt06-Gt06FrameDecoderTest-25-3": NO_CRC,
+    "gt06-Gt06FrameDecoderTest-29-4": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-146-36": BAD_CRC,
+    "gt06-Gt06ProtocolDecoderTest-150-37": BAD_CRC,
+    "gt06-Gt06ProtocolDecoderTest-154-38": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-266-70": "sample truncated: the final 0x0A of the 65-byte frame is missing",
+    "gt06-Gt06ProtocolDecoderTest-288-76": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-357-99": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-363-101": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-366-102": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-369-103": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-372-104": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-375-105": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-378-106": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-381-107": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-405-115": BAD_CRC,
+    "gt06-Gt06ProtocolDecoderTest-496-145": BAD_CRC,
+    "gt06-Gt06ProtocolDecoderTest-526-155": BAD_CRC,
+    "gt06-Gt06ProtocolDecoderTest-541-160": NO_CRC,
+    "gt06-Gt06ProtocolDecoderTest-544-161": "6-byte 78 78 01 08 frame (no serial/CRC), identical to a Topin sample",
+    "gt06-Gt06ProtocolDecoderTest-561-166": BAD_CRC,
+    "gt06-Gt06ProtocolDecoderTest-569-168": BAD_CRC,
+    "gt06-Gt06ProtocolDecoderTest-603-174": BAD_CRC,
+}
+VL103_NEW = "VL103/G18 layout from a Traccar newer than any decoder source consulted (0x36 GPS, 0x16 driver/event)"
+DECODE_XFAIL = {
+    "gt06-Gt06FrameDecoderTest-17-1": (
+        "length byte announces 18 bytes but only 15 (Topin login) come: the framer waits for the announced "
+        "length instead of cutting at the first 0D 0A, which would split CRC frames containing 0D 0A"
+    ),
+    "gt06-Gt06ProtocolDecoderTest-46-9": "0xA3 status packet with steps (GL21L): layout not known, read as a fence GPS",
+    "gt06-Gt06ProtocolDecoderTest-85-20": (
+        "SL4X 0x32: Traccar's expected altitude -31703 is the frame's CRC (0x8429) read past the body"
+    ),
+    "gt06-Gt06ProtocolDecoderTest-266-70": DETECT_XFAIL["gt06-Gt06ProtocolDecoderTest-266-70"],
+    "gt06-Gt06ProtocolDecoderTest-637-182": VL103_NEW,
+    "gt06-Gt06ProtocolDecoderTest-640-183": VL103_NEW,
+    "gt06-Gt06ProtocolDecoderTest-644-184": VL103_NEW,
+    "gt06-Gt06ProtocolDecoderTest-648-185": VL103_NEW,
+    "gt06-Gt06ProtocolDecoderTest-652-186": VL103_NEW,
+}
+
+#: Traccar attribute keys that are Record fields here
+FIELDS = {
+    "batteryLevel": "battery_level",
+    "battery": "battery",
+    "power": "power",
+    "ignition": "ignition",
+    "sat": "satellites",
+    "odometer": "odometer",
+    "altitude": "altitude",
+}
+
+
+def _params(xfails: dict[str, str]) -> list[Any]:
+    return [pytest.param(r, id=vectors.sample_id(r), marks=_mark(xfails.get(vectors.sample_id(r)))) for r in RECORDS]
+
+
+def _mark(reason: str | None) -> list[pytest.MarkDecorator]:
+    return [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+
+
+def _frames(data: bytes) -> tuple[list[bytes], int]:
+    framer = CODEC.new_framer()
+    framer.feed(data)
+    frames = []
+    while (frame := framer.next_frame()) is not None:
+        frames.append(frame)
+    return frames, framer.buffered
+
+
+def _context(record: dict[str, Any]) -> Context:
+    model = record.get("decoder_config", {}).get("setModelOverride")
+    return Context(options={"model": model} if model else {})
+
+
+def _value(rec: Record, key: str) -> Any:
+    if key == "alarm":
+        return ",".join(rec.alarms) or None
+    if key in FIELDS:
+        return getattr(rec, FIELDS[key])
+    return rec.attributes.get(key)
+
+
+def _matches(key: str, got: Any, expected: Any) -> bool:
+    if got is None:
+        return False
+    if isinstance(expected, bool):
+        return got in (expected, "true" if expected else "false")
+    if isinstance(expected, int | float):
+        return float(got) == pytest.approx(float(expected))
+    if key == "alarm":  # Traccar joins several alarms with commas
+        return set(got.split(",")) == set(expected.split(","))
+    return bool(got == expected)
+
+
+@pytest.mark.parametrize("record", _params(DETECT_XFAIL))
+def test_detects_own_sample(record: dict[str, Any]) -> None:
+    vectors.require()
+    assert CODEC.detect(vectors.payload(record), "tcp") is Detection.YES
+
+
+def test_does_not_claim_other_protocols() -> None:
+    vectors.require()
+    claimed = []
+    for record in vectors.samples():
+        if record["protocol"] == "gt06":
+            continue
+        try:
+            data = vectors.payload(record)
+        except UnicodeEncodeError:  # two wialon samples hold Cyrillic text
+            data = record["data"].encode()
+        if CODEC.detect(data, "tcp") is Detection.YES:
+            claimed.append(vectors.sample_id(record))
+    assert claimed == []
+
+
+@pytest.mark.parametrize("record", _params(DECODE_XFAIL))
+def test_corpus(record: dict[str, Any]) -> None:
+    vectors.require()
+    frames, rest = _frames(vectors.payload(record))
+    kind = record["kind"]
+    if kind == "frame":
+        # Gt06FrameDecoder hands the frame on untouched (no escaping), so bytes compare exactly
+        assert frames[:1] == [vectors.expected_frame(record)]
+        return
+    assert frames and rest == 0
+    records = [rec for frame in frames for rec in CODEC.decode(frame, _context(record)).records]
+    expected = record["expected"]
+    if kind == "verifyNull":
+        assert not any(rec.has_position for rec in records)
+    elif kind == "verifyPosition":
+        positioned = [rec for rec in records if rec.has_position]
+        assert positioned
+        if expected:
+            first = positioned[0]
+            assert first.fix_time == datetime.strptime(expected["time"], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+            assert first.valid is expected["valid"]
+            assert first.latitude == pytest.approx(expected["lat"], abs=1e-5)
+            assert first.longitude == pytest.approx(expected["lon"], abs=1e-5)
+    elif kind == "verifyAttribute":
+        key = expected["key"]
+        assert any(_matches(key, _value(rec, key), expected["value"]) for rec in records), [
+            (_value(rec, key), rec) for rec in records
+        ]
+
+
+# ---------------------------------------------------------------- hand-assembled frames
+
+
+def reference_crc(data: bytes) -> int:
+    """Textbook bitwise CRC-16/X-25 (reflected 0x1021, init and xorout 0xFFFF)."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
+
+
+def packet(type_: int, content: bytes, serial: int = 0x0102, *, long: bool = False) -> bytes:
+    length = len(content) + 5
+    head = b"\x79\x79" + length.to_bytes(2, "big") if long else b"\x78\x78" + bytes([length])
+    body = head + bytes([type_]) + content + serial.to_bytes(2, "big")
+    return body + reference_crc(body[2:]).to_bytes(2, "big") + b"\r\n"
+
+
+LOGIN = bytes.fromhex("78780d01012345678901234500018cdd0d0a")  # PROTOCOLS.md appendix / vendor document
+GPS_BLOCK = bytes.fromhex("0f0a140e150bc505e51e780293a9e8541400")  # 2015-10-20 14:21:11
+LBS_BLOCK = bytes.fromhex("01cc00287d001fb8")
+STATUS_AND_LEVELS = bytes([0x46, 0x04, 0x03])  # GPS on, charging, ACC on; voltage level 4; GSM 3
+
+
+def test_reference_crc_check_value() -> None:
+    assert reference_crc(b"123456789") == 0x906E == gt06.crc_x25(b"123456789")
+
+
+def test_login_reply_and_imei() -> None:
+    info = CODEC.inspect(LOGIN, "tcp")
+    assert (info.kind, info.device_id) == ("login", "123456789012345")
+    assert info.reply == bytes.fromhex("787805010001d9dc0d0a")  # the vendor document's login response
+    decoded = CODEC.decode(LOGIN, Context())
+    assert (decoded.kind, decoded.device_id, decoded.records) == ("login", "123456789012345", [])
+
+
+def test_detection_of_login_prefixes_and_topin() -> None:
+    assert CODEC.detect(LOGIN, "tcp") is Detection.YES
+    assert all(CODEC.detect(LOGIN[:n], "tcp") is Detection.MORE for n in range(len(LOGIN)))
+    assert CODEC.detect(bytes.fromhex("78780d0103593390754169634d0d0a"), "tcp") is Detection.NO  # Topin login
+    assert CODEC.detect(LOGIN[:-4] + b"\x00\x00\r\n", "tcp") is Detection.NO  # bad CRC
+    assert CODEC.detect(b"\x78\x78\x03\x69", "tcp") is Detection.NO  # too short for serial + CRC
+    assert CODEC.detect(b"$$", "tcp") is Detection.NO
+
+
+def test_heartbeat_status_and_reply() -> None:
+    frame = packet(0x13, STATUS_AND_LEVELS + b"\x00\x02", serial=0x0007)
+    info = CODEC.inspect(frame, "tcp")
+    assert info.kind == "heartbeat"
+    assert info.reply == packet(0x13, b"", serial=0x0007)
+    (rec,) = CODEC.decode(frame, Context()).records
+    assert (rec.ignition, rec.battery_level, rec.attributes["rssi"], rec.attributes["charge"]) == (
+        True,
+        66,
+        "3",
+        "true",
+    )
+    assert not rec.has_position and rec.alarms == []
+
+
+@pytest.mark.parametrize(
+    ("code", "alarm"),
+    [
+        (0x01, "sos"),
+        (0x02, "powerCut"),
+        (0x03, "vibration"),
+        (0x04, "geofenceEnter"),
+        (0x05, "geofenceExit"),
+        (0x06, "overspeed"),
+        (0x0E, "lowBattery"),
+        (0x13, "tampering"),
+        (0x18, "removing"),
+        (0x26, "hardAcceleration"),
+        (0x1A, "hardBraking"),
+        (0x2C, "accident"),
+    ],
+)
+def test_alarm_packet(code: int, alarm: str) -> None:
+    frame = packet(0x16, GPS_BLOCK + b"\x09" + LBS_BLOCK + STATUS_AND_LEVELS + bytes([code, 0x02]))
+    info = CODEC.inspect(frame, "tcp")
+    assert info.kind == "alarm" and info.reply == packet(0x16, b"")
+    decoded = CODEC.decode(frame, Context())
+    (rec,) = decoded.records
+    assert rec.alarms == [alarm]
+    assert rec.fix_time == datetime(2015, 10, 20, 14, 21, 11, tzinfo=UTC)
+    assert (rec.latitude, rec.longitude) == (pytest.approx(54.94535, abs=1e-5), pytest.approx(24.01762, abs=1e-5))
+    assert (rec.valid, rec.speed, rec.satellites, rec.attributes["mcc"]) == (True, 84.0, 5, "460")
+
+
+def test_status_bits_alarm_and_hemispheres() -> None:
+    south_west = GPS_BLOCK[:-2] + (0x0800 | 0x005A).to_bytes(2, "big")  # west, south, course 90, no fix
+    frame = packet(0x16, south_west + b"\x09" + LBS_BLOCK + bytes([0x20, 0x06, 0x04, 0x00, 0x02]))
+    (rec,) = CODEC.decode(frame, Context()).records
+    assert rec.alarms == ["sos"]  # terminal info bits 3-5 = 100
+    assert (rec.latitude < 0, rec.longitude < 0, rec.course, rec.valid, rec.battery_level) == (
+        True,
+        True,
+        90,
+        False,
+        100,
+    )
+
+
+@pytest.mark.parametrize(("flag", "kind"), [(0, "position"), (1, "batch")])
+def test_reupload_flag_marks_archive(flag: int, kind: str) -> None:
+    frame = packet(0x22, GPS_BLOCK + LBS_BLOCK + bytes([1, 0, flag]))
+    info = CODEC.inspect(frame, "tcp")
+    decoded = CODEC.decode(frame, Context())
+    assert info.kind == decoded.kind == kind
+    assert info.reply == packet(0x22, b"")
+    (rec,) = decoded.records
+    assert (rec.archive, rec.ignition, rec.attributes["event"]) == (bool(flag), True, "0")
+
+
+def test_info_transfer_power() -> None:
+    (rec,) = CODEC.decode(packet(0x94, b"\x04\xeb"), Context()).records
+    assert rec.power == pytest.approx(12.59)
+    (rec,) = CODEC.decode(packet(0x94, b"\x0b\x02\xe3", long=True), Context()).records
+    assert rec.power == pytest.approx(7.39)
+
+
+def test_time_request_needs_the_edge_clock() -> None:
+    request = bytes.fromhex("7878058a000688290d0a")  # corpus sample
+    info = CODEC.inspect(request, "tcp")
+    assert info.reply is None and gt06.is_time_request(request)
+    now = datetime(2024, 3, 5, 6, 7, 8, tzinfo=UTC)
+    assert gt06.time_reply(now) == packet(0x8A, bytes([24, 3, 5, 6, 7, 8]), serial=0)
+
+
+def test_address_request_gets_extended_reply() -> None:
+    info = CODEC.inspect(packet(0x2A, GPS_BLOCK), "tcp")
+    assert info.reply == packet(0x97, b"\x0b" + bytes(4) + b"NA&&NA&&0##", serial=0, long=True)
+
+
+def test_extended_frames_reply_per_type() -> None:
+    assert CODEC.inspect(packet(0x94, b"\x0b\x01", long=True), "tcp").reply is None
+    modular = packet(0x70, bytes.fromhex("0009000107"), serial=9, long=True)
+    assert CODEC.inspect(modular, "tcp").reply == packet(0x70, b"", serial=9)
+
+
+def test_bad_crc_is_not_acked() -> None:
+    frame = bytearray(packet(0x13, STATUS_AND_LEVELS + b"\x00\x02"))
+    frame[-3] ^= 0xFF
+    with pytest.raises(ChecksumError):
+        CODEC.inspect(bytes(frame), "tcp")
+
+
+def test_legacy_wifi_frame_is_acked_with_its_time() -> None:
+    frame = bytes.fromhex(
+        "787800691709261259400700cc0400d376714600d37a3d5000d37a3c5000d393505a00d3765d5a00d376735a00d32e6b640d0a"
+    )
+    info = CODEC.inspect(frame, "tcp")
+    assert info.reply == bytes.fromhex("78780069170926125940") + b"\r\n"
+    (rec,) = CODEC.decode(frame, Context()).records
+    assert rec.fix_time == datetime(2017, 9, 26, 12, 59, 40, tzinfo=UTC) and not rec.has_position
+
+
+# ---------------------------------------------------------------- framing
+
+
+STREAM = [
+    LOGIN,
+    packet(0x13, STATUS_AND_LEVELS + b"\x00\x02"),
+    bytes.fromhex("7878121011091c0b1e2e98058507f80097a6ac03344a0d0a"),  # legacy: no serial/CRC
+    packet(0x94, b"\x0b\x02\xe3", long=True),
+    packet(0x22, GPS_BLOCK + LBS_BLOCK + b"\x01\x00\x00"),
+]
+
+
+def test_byte_by_byte_equals_all_at_once() -> None:
+    data = b"".join(STREAM)
+    assert _frames(data) == (STREAM, 0)
+    framer = CODEC.new_framer()
+    got = []
+    for i in range(len(data)):
+        framer.feed(data[i : i + 1])
+        while (frame := framer.next_frame()) is not None:
+            got.append(frame)
+    assert got == STREAM and framer.buffered == 0
+
+
+def test_garbage_before_a_frame_is_reported_and_skipped() -> None:
+    framer = CODEC.new_framer()
+    framer.feed(b"\x01\x02abc\x79" + LOGIN)
+    with pytest.raises(FramingError) as err:
+        framer.next_frame()
+    assert err.value.discarded == b"\x01\x02abc\x79" and not err.value.fatal
+    assert framer.next_frame() == LOGIN
+
+
+def test_trailing_header_byte_is_kept() -> None:
+    framer = CODEC.new_framer()
+    framer.feed(b"junk\x78")
+    with pytest.raises(FramingError) as err:
+        framer.next_frame()
+    assert err.value.discarded == b"junk"
+    framer.feed(LOGIN[1:])
+    assert framer.next_frame() == LOGIN
+
+
+def test_oversized_frame_is_fatal() -> None:
+    framer = CODEC.new_framer()
+    framer.feed(b"\x79\x79\xff\xff\x70")
+    with pytest.raises(FramingError) as err:
+        framer.next_frame()
+    assert err.value.fatal and err.value.reason == "frame too large"
+
+
+def test_legacy_frame_without_end_is_fatal_past_max_frame() -> None:
+    framer = CODEC.new_framer()
+    framer.feed(b"\x78\x78\x00\x69" + b"\x00" * CODEC.max_frame)
+    with pytest.raises(FramingError) as err:
+        framer.next_frame()
+    assert err.value.fatal
+
+
+def test_udp_datagram_with_several_frames() -> None:
+    assert CODEC.split_datagram(b"".join(STREAM)) == STREAM
+    with pytest.raises(FramingError):
+        CODEC.split_datagram(LOGIN[:-1])
+    with pytest.raises(FramingError):
+        CODEC.split_datagram(b"hello" + LOGIN)
+
+
+# ---------------------------------------------------------------- device side
+
+IMEI = "359710045714367"
+FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -33.868820, 151.209290, speed=57.0, course=123.0, satellites=9)
+
+
+def test_device_login_and_heartbeat() -> None:
+    device = gt06.Device(IMEI)
+    (login,) = device.login()
+    info = CODEC.inspect(login, "tcp")
+    assert (info.kind, info.device_id) == ("login", IMEI)
+    assert device.expects_reply(login) and device.check_reply(login, info.reply or b"")
+    heartbeat = device.heartbeat()
+    reply = CODEC.inspect(heartbeat, "tcp").reply or b""
+    assert device.expects_reply(heartbeat) and device.check_reply(heartbeat, reply)
+    assert not device.check_reply(heartbeat, CODEC.inspect(login, "tcp").reply or b"")
+    assert CODEC.decode(heartbeat, Context()).records[0].battery_level == 100
+    with pytest.raises(ValueError):
+        gt06.Device("12345")
+
+
+def test_device_position_round_trip() -> None:
+    device = gt06.Device(IMEI)
+    frame = device.position(FIX)
+    assert CODEC.detect(frame, "tcp") is Detection.YES
+    assert not device.expects_reply(frame)
+    decoded = CODEC.decode(frame, Context())
+    (rec,) = decoded.records
+    assert decoded.kind == "position" and not rec.archive
+    assert rec.fix_time == FIX.time and rec.valid
+    assert rec.latitude == pytest.approx(FIX.latitude, abs=1e-5)
+    assert rec.longitude == pytest.approx(FIX.longitude, abs=1e-5)
+    assert (rec.speed, rec.course, rec.satellites) == (57.0, 123.0, 9)
+
+
+def test_device_batch_is_archive() -> None:
+    frames = gt06.Device(IMEI).batch([FIX, FIX])
+    for frame in frames:
+        assert CODEC.inspect(frame, "tcp").kind == "batch"
+        decoded = CODEC.decode(frame, Context())
+        assert decoded.kind == "batch" and decoded.records[0].archive
+
+
+@pytest.mark.parametrize("alarm", ["sos", "powerCut", "lowBattery", "vibration", "overspeed", "geofenceExit"])
+def test_device_alarm_round_trip(alarm: str) -> None:
+    device = gt06.Device(IMEI)
+    frame = device.alarm(FIX, alarm)
+    info = CODEC.inspect(frame, "tcp")
+    assert info.kind == "alarm" and device.expects_reply(frame) and device.check_reply(frame, info.reply or b"")
+    (rec,) = CODEC.decode(frame, Context()).records
+    assert rec.alarms == [alarm] and rec.latitude == pytest.approx(FIX.latitude, abs=1e-5)
+    with pytest.raises(ValueError):
+        device.alarm(FIX, "teleport")
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def _survives(data: bytes) -> None:
+    for call in (lambda: CODEC.inspect(data, "tcp"), lambda: CODEC.decode(data, Context())):
+        try:
+            call()
+        except ProtocolError:
+            pass
+    CODEC.detect(data, "tcp")
+
+
+def test_truncations_of_corpus_samples() -> None:
+    vectors.require()
+    for record in RECORDS:
+        data = vectors.payload(record)
+        for n in range(len(data) + 1):
+            _survives(data[:n])
+            _survives(data[:n] + b"\r\n")
+
+
+def test_random_bytes() -> None:
+    rng = random.Random(6)
+    for _ in range(3000):
+        size = rng.randrange(0, 80)
+        head = rng.choice([b"", b"\x78\x78", b"\x79\x79\x00"])
+        data = head + bytes([rng.choice((rng.randrange(256), 0x0D, 0x0A, 0x78)) for _ in range(size)])
+        _survives(data)
+        framer = CODEC.new_framer()
+        framer.feed(data)
+        for _ in range(len(data) + 1):
+            try:
+                if framer.next_frame() is None:
+                    break
+            except FramingError as exc:
+                if exc.fatal:
+                    break
+
+
+@pytest.mark.parametrize("model", ["LW4G-4B", "SEEWORLD", "R11", "XT40", "VL103", "QH302R"])
+def test_random_bytes_under_model_options(model: str) -> None:
+    rng = random.Random(model)
+    for type_ in (0x13, 0x16, 0x22, 0x25, 0x12):
+        for _ in range(60):
+            frame = packet(type_, rng.randbytes(rng.randrange(0, 60)))
+            try:
+                CODEC.decode(frame, Context(options={"model": model}))
+            except ProtocolError:
+                pass

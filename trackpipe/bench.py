@@ -1,0 +1,207 @@
+"""`make bench`: first figures, printed (never asserted).
+
+1. Edge throughput: N GT06 devices on loopback each log in and pipeline F
+   location frames, waiting for every ack.  The edge acks a frame only after
+   Kafka (embedded noida-db, acks=all) confirmed it.  The same traffic goes to a
+   bare asyncio TCP server that frames and acks with the same codec but stores
+   nothing.  frames/s for both and their ratio.
+2. Latency: through the whole embedded pipeline (`trackpipe run`), Carscop
+   devices send live points; each point's time from send to its row being
+   queryable in ClickHouse; p50/p99.
+
+    python -m trackpipe.bench [--devices 200] [--frames 50] [--latency-points 400]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from protocols import carscop, gt06
+from trackpipe.broker import ensure_topics, free_port, start_embedded, wait_port
+from trackpipe.config import Settings
+from trackpipe.procs import child_preexec, stop
+from trackpipe.simulate import track
+
+
+# -- bare server: framing + inspect + immediate ack, no Kafka -----------------------------
+class _Bare(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.framer = gt06.CODEC.new_framer()
+
+    def data_received(self, data: bytes) -> None:
+        self.framer.feed(data)
+        while (frame := self.framer.next_frame()) is not None:
+            reply = gt06.CODEC.inspect(frame, "tcp").reply
+            if reply:
+                self.transport.write(reply)  # type: ignore[attr-defined]
+
+
+async def _bare_server(port: int) -> None:
+    server = await asyncio.get_running_loop().create_server(_Bare, "127.0.0.1", port)
+    async with server:
+        await server.serve_forever()
+
+
+# -- load ----------------------------------------------------------------------------------
+async def _device(port: int, index: int, frames: int) -> int:
+    dev = gt06.Device(f"35{index:013d}", "tcp")
+    base = datetime.now(UTC).replace(microsecond=0)
+    burst = [dev.position(track(index, k, base + timedelta(seconds=k))) for k in range(frames)]
+    replies = [gt06.CODEC.inspect(f, "tcp").reply or b"" for f in burst]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    login = dev.login()[0]
+    writer.write(login)
+    await reader.readexactly(len(gt06.CODEC.inspect(login, "tcp").reply or b""))
+    writer.write(b"".join(burst))
+    await reader.readexactly(sum(len(r) for r in replies))
+    writer.close()
+    return frames + 1
+
+
+async def _load(port: int, devices: int, frames: int) -> tuple[int, float]:
+    started = time.perf_counter()
+    counts = await asyncio.gather(*(_device(port, i, frames) for i in range(devices)))
+    return sum(counts), time.perf_counter() - started
+
+
+def _spawn(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=child_preexec
+    )
+
+
+def edge_throughput(devices: int, frames: int, rounds: int) -> None:
+    print(f"== edge throughput: {devices} GT06 devices x {frames} location frames, each acked ({rounds} rounds)")
+    with tempfile.TemporaryDirectory() as tmp:
+        broker, bootstrap = start_embedded(Path(tmp) / "kafka")
+        try:
+            settings = Settings.from_env(data_dir=tmp)
+            asyncio.run(ensure_topics(settings, bootstrap))
+            results: dict[str, list[float]] = {"edge -> kafka (acks=all)": [], "bare asyncio server": []}
+            for _ in range(rounds):
+                port = free_port()
+                env = dict(
+                    os.environ, KAFKA_BOOTSTRAP_SERVERS=bootstrap, TRACKPIPE_DATA_DIR=tmp, TRACKPIPE_LOG_LEVEL="warning"
+                )
+                edge = _spawn(
+                    [sys.executable, "-m", "trackpipe.cli", "edge", "--host", "127.0.0.1", "--port", str(port)], env
+                )
+                try:
+                    while not (Path(tmp) / "run" / "edge.json").exists():
+                        time.sleep(0.05)
+                    n, secs = asyncio.run(_load(port, devices, frames))
+                    results["edge -> kafka (acks=all)"].append(n / secs)
+                finally:
+                    stop(edge, 5)
+                    (Path(tmp) / "run" / "edge.json").unlink(missing_ok=True)
+                port = free_port()
+                bare = _spawn([sys.executable, "-m", "trackpipe.bench", "--bare-server", str(port)])
+                try:
+                    wait_port("127.0.0.1", port, 10)
+                    n, secs = asyncio.run(_load(port, devices, frames))
+                    results["bare asyncio server"].append(n / secs)
+                finally:
+                    stop(bare, 5)
+        finally:
+            stop(broker, 5)
+    for name, rates in results.items():
+        print(
+            f"  {name:28s} median {statistics.median(rates):10,.0f} frames/s  (runs: "
+            + ", ".join(f"{r:,.0f}" for r in rates)
+            + ")"
+        )
+    edge_rate, bare_rate = (statistics.median(v) for v in results.values())
+    print(f"  ratio edge/bare: {edge_rate / bare_rate:.2f}")
+
+
+# -- latency ---------------------------------------------------------------------------
+def latency(points: int, devices: int) -> None:
+    from tests.e2e.conftest import start_pipeline, stop_pipeline  # the same launcher the e2e tests use
+
+    print(
+        f"== latency: frame sent -> row queryable, {points} Carscop points from {devices} devices, "
+        "through trackpipe run (sink flush 1 s)"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline = start_pipeline(Path(tmp), extra_env={"TRACKPIPE_SINK_INTERVAL": "1.0"})
+        try:
+            sent: dict[tuple[str, str], float] = {}
+            seen: dict[tuple[str, str], float] = {}
+
+            async def send() -> None:
+                conns = []
+                for d in range(devices):
+                    dev = carscop.Device(f"BN{d:013d}", "tcp")
+                    _, writer = await asyncio.open_connection(pipeline.host, pipeline.port)
+                    for frame in dev.login():
+                        writer.write(frame)
+                    conns.append((dev, writer))
+                base = datetime(2026, 6, 1, tzinfo=UTC)
+                interval = 2.0 / points * devices  # spread over about 2 s per device round
+                for k in range(points // devices):
+                    for dev, writer in conns:
+                        when = base + timedelta(seconds=k)
+                        writer.write(dev.position(track(1, k, when)))
+                        sent[(dev.device_id, when.strftime("%Y-%m-%d %H:%M:%S"))] = time.perf_counter()
+                    await asyncio.sleep(interval)
+                for _, writer in conns:
+                    writer.close()
+
+            async def watch() -> None:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and len(seen) < points:
+                    rows = await asyncio.to_thread(
+                        pipeline.query,
+                        "SELECT device_id, toString(toStartOfSecond(fix_time)) AS t FROM positions "
+                        "WHERE device_id LIKE 'BN%' AND fix_time >= '2026-06-01' AND fix_time < '2026-06-02'",
+                    )
+                    now = time.perf_counter()
+                    for r in rows:
+                        seen.setdefault((r["device_id"], r["t"]), now)
+                    await asyncio.sleep(0.05)
+
+            async def both() -> None:
+                await asyncio.gather(send(), watch())
+
+            asyncio.run(both())
+            lat = sorted((seen[k] - t) * 1000 for k, t in sent.items() if k in seen)
+            if not lat:
+                print("  no rows arrived")
+                return
+            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+            print(
+                f"  rows {len(lat)}/{len(sent)}: p50 {statistics.median(lat):.0f} ms, p99 {p99:.0f} ms, "
+                f"max {lat[-1]:.0f} ms (query polling every ~50 ms adds up to its own duration)"
+            )
+        finally:
+            stop_pipeline(pipeline)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=200)
+    parser.add_argument("--frames", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-points", type=int, default=400)
+    parser.add_argument("--latency-devices", type=int, default=20)
+    parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_server:
+        asyncio.run(_bare_server(args.bare_server))
+        return
+    edge_throughput(args.devices, args.frames, args.rounds)
+    latency(args.latency_points, args.latency_devices)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Configuration from the environment (12-factor); CLI flags override the common ones."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # where devices connect
+    host: str = "0.0.0.0"
+    port: int = 8888
+    # storage
+    data_dir: Path = Path("var")
+    kafka_bootstrap: str = ""  # empty: start the embedded broker
+    clickhouse_url: str = ""  # empty: embedded chDB under data_dir
+    database: str = "trackpipe"
+    # topics
+    topic_prefix: str = "tracker."
+    partitions: int = 4
+    replication: int = 1
+    # edge
+    edge_id: str = field(default_factory=socket.gethostname)
+    idle_timeout: float = 900.0  # s without a byte before a TCP connection is closed
+    detect_timeout: float = 5.0  # s to see a decisive first frame
+    detect_max_bytes: int = 1024  # bytes buffered while detecting
+    max_frame: int = 65536  # hard cap over every protocol's own limit
+    udp_id_ttl: float = 900.0  # s a UDP source keeps a learned device id
+    publish_timeout: float = 15.0  # s to get Kafka's confirmation before giving up on a frame
+    max_inflight: int = 512  # unconfirmed frames per connection before reading pauses
+    deadletter_max_bytes: int = 4096  # raw bytes kept per dead letter
+    # streams
+    sink_batch: int = 5000
+    sink_interval: float = 1.0
+    late_after: float = 600.0  # s: a point older than this on arrival is stored as archive
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        d = cls()  # defaults (slots: class attributes are descriptors, not values)
+        env = {
+            "host": _env("TRACKPIPE_HOST", d.host),
+            "port": int(_env("TRACKPIPE_PORT", str(d.port))),
+            "data_dir": Path(_env("TRACKPIPE_DATA_DIR", str(d.data_dir))),
+            "kafka_bootstrap": _env("KAFKA_BOOTSTRAP_SERVERS", ""),
+            "clickhouse_url": _env("CLICKHOUSE_URL", ""),
+            "database": _env("TRACKPIPE_DATABASE", d.database),
+            "topic_prefix": _env("TRACKPIPE_TOPIC_PREFIX", d.topic_prefix),
+            "partitions": int(_env("TRACKPIPE_PARTITIONS", str(d.partitions))),
+            "replication": int(_env("TRACKPIPE_REPLICATION", str(d.replication))),
+            "edge_id": _env("TRACKPIPE_EDGE_ID", socket.gethostname()),
+            "log_level": _env("TRACKPIPE_LOG_LEVEL", d.log_level),
+        }
+        numeric = {
+            "idle_timeout": "TRACKPIPE_IDLE_TIMEOUT",
+            "detect_timeout": "TRACKPIPE_DETECT_TIMEOUT",
+            "detect_max_bytes": "TRACKPIPE_DETECT_MAX_BYTES",
+            "max_frame": "TRACKPIPE_MAX_FRAME",
+            "udp_id_ttl": "TRACKPIPE_UDP_ID_TTL",
+            "publish_timeout": "TRACKPIPE_PUBLISH_TIMEOUT",
+            "max_inflight": "TRACKPIPE_MAX_INFLIGHT",
+            "deadletter_max_bytes": "TRACKPIPE_DEADLETTER_MAX_BYTES",
+            "sink_batch": "TRACKPIPE_SINK_BATCH",
+            "sink_interval": "TRACKPIPE_SINK_INTERVAL",
+            "late_after": "TRACKPIPE_LATE_AFTER",
+        }
+        types = {f.name: f.type for f in fields(cls)}
+        for key, var in numeric.items():
+            if var in os.environ:
+                env[key] = (int if types[key] in ("int", int) else float)(os.environ[var])
+        settings = cls(**env)  # type: ignore[arg-type]
+        clean = {k: v for k, v in overrides.items() if v is not None}
+        if "data_dir" in clean:
+            clean["data_dir"] = Path(clean["data_dir"])  # type: ignore[arg-type]
+        return replace(settings, **clean)  # type: ignore[arg-type]
+
+    def topic(self, name: str) -> str:
+        """Full topic name: raw, devices, positions, events, deadletter, status."""
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+    @property
+    def chdb_dir(self) -> Path:
+        return self.data_dir / "clickhouse"
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.data_dir / "kafka"
+
+
+#: topic -> cleanup policy; every topic gets `partitions` partitions (co-partitioned by device id)
+TOPICS = {
+    "raw": "delete",
+    "devices": "compact",
+    "positions": "delete",
+    "events": "delete",
+    "deadletter": "delete",
+    "status": "delete",
+}

@@ -1,0 +1,40 @@
+"""Child-process hygiene: children die with their parent and never outlive `trackpipe run`."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import time
+
+_PR_SET_PDEATHSIG = 1
+
+
+def child_preexec() -> None:
+    """Run in the child before exec: own process group (the terminal's Ctrl-C reaches only the
+    supervisor, which stops children in order) and SIGKILL if the parent dies."""
+    os.setpgid(0, 0)
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def stop(proc: subprocess.Popen, timeout: float) -> int | None:
+    """SIGTERM, wait up to `timeout`, then SIGKILL the child's whole process group."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(5)
+    return proc.returncode

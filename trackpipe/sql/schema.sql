@@ -1,0 +1,143 @@
+-- trackpipe ClickHouse schema.  `{db}` is replaced by the configured database.
+-- Statements are separated by a line holding only ';'.
+CREATE DATABASE IF NOT EXISTS {db}
+;
+-- Every position a device reported.  A resent point (same device, same fix time)
+-- collapses into one row: ReplacingMergeTree keeps the latest server_time.
+-- Query with FINAL (or argMax) for exact counts before background merges.
+CREATE TABLE IF NOT EXISTS {db}.positions
+(
+    device_id     String,
+    protocol      LowCardinality(String),
+    fix_time      DateTime64(3, 'UTC'),
+    server_time   DateTime64(3, 'UTC'),
+    valid         Bool,
+    latitude      Float64,
+    longitude     Float64,
+    altitude      Nullable(Float64),
+    speed         Nullable(Float64),           -- km/h
+    course        Nullable(Float64),           -- degrees
+    satellites    Nullable(UInt16),
+    archive       Bool,                        -- buffered point uploaded late
+    alarms        Array(LowCardinality(String)),
+    battery_level Nullable(Float64),           -- percent
+    battery       Nullable(Float64),           -- volts
+    power         Nullable(Float64),           -- volts
+    ignition      Nullable(Bool),
+    odometer      Nullable(Float64),           -- metres
+    device_name   String,
+    account       String,
+    registered    Bool,
+    attributes    Map(String, String),
+    transport     LowCardinality(String),
+    edge_id       LowCardinality(String),
+    connection_id String
+)
+ENGINE = ReplacingMergeTree(server_time)
+PARTITION BY toYYYYMM(fix_time)
+ORDER BY (device_id, fix_time)
+;
+-- One row per alarm a device reported (or derived later: geofence, overspeed ...).
+CREATE TABLE IF NOT EXISTS {db}.events
+(
+    device_id   String,
+    protocol    LowCardinality(String),
+    time        DateTime64(3, 'UTC'),          -- fix time, else receive time
+    server_time DateTime64(3, 'UTC'),
+    type        LowCardinality(String),        -- 'alarm' for device-reported alarms
+    alarm       LowCardinality(String),        -- normalized: sos, lowBattery, tampering ...
+    latitude    Nullable(Float64),
+    longitude   Nullable(Float64),
+    archive     Bool,
+    device_name String,
+    account     String,
+    registered  Bool,
+    attributes  Map(String, String)
+)
+ENGINE = ReplacingMergeTree(server_time)
+PARTITION BY toYYYYMM(time)
+ORDER BY (device_id, time, type, alarm)
+;
+-- Frames that could not be used, with the reason and the raw bytes.
+CREATE TABLE IF NOT EXISTS {db}.deadletter
+(
+    time          DateTime64(3, 'UTC'),
+    reason        LowCardinality(String),
+    detail        String,
+    stage         LowCardinality(String),      -- edge | decode
+    protocol      LowCardinality(String),
+    transport     LowCardinality(String),
+    peer          String,                      -- host:port of the sender
+    local_port    UInt16,
+    device_id     String,
+    edge_id       LowCardinality(String),
+    connection_id String,
+    raw           String                       -- the bytes as received (binary-safe)
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMM(time)
+ORDER BY (time)
+;
+-- Last contact and last reported status of every device, heartbeats included.
+CREATE TABLE IF NOT EXISTS {db}.device_status
+(
+    device_id     String,
+    protocol      LowCardinality(String),
+    last_seen     DateTime64(3, 'UTC'),
+    kind          LowCardinality(String),      -- kind of the last frame: heartbeat, position ...
+    transport     LowCardinality(String),
+    peer          String,
+    battery_level Nullable(Float64),
+    power         Nullable(Float64),
+    ignition      Nullable(Bool),
+    device_name   String,
+    account       String,
+    registered    Bool
+)
+ENGINE = ReplacingMergeTree(last_seen)
+ORDER BY device_id
+;
+-- Latest position per device.  argMax over fix_time: a late (archive) point,
+-- whose fix time is older, can never move a device's latest position backwards.
+CREATE TABLE IF NOT EXISTS {db}.latest_positions_state
+(
+    device_id   String,
+    last_fix    AggregateFunction(max, DateTime64(3, 'UTC')),
+    latitude    AggregateFunction(argMax, Float64, DateTime64(3, 'UTC')),
+    longitude   AggregateFunction(argMax, Float64, DateTime64(3, 'UTC')),
+    speed       AggregateFunction(argMax, Nullable(Float64), DateTime64(3, 'UTC')),
+    course      AggregateFunction(argMax, Nullable(Float64), DateTime64(3, 'UTC')),
+    valid       AggregateFunction(argMax, Bool, DateTime64(3, 'UTC')),
+    server_time AggregateFunction(argMax, DateTime64(3, 'UTC'), DateTime64(3, 'UTC')),
+    protocol    AggregateFunction(argMax, LowCardinality(String), DateTime64(3, 'UTC'))
+)
+ENGINE = AggregatingMergeTree
+ORDER BY device_id
+;
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.latest_positions_mv TO {db}.latest_positions_state AS
+SELECT
+    device_id,
+    maxState(fix_time) AS last_fix,
+    argMaxState(latitude, fix_time) AS latitude,
+    argMaxState(longitude, fix_time) AS longitude,
+    argMaxState(speed, fix_time) AS speed,
+    argMaxState(course, fix_time) AS course,
+    argMaxState(valid, fix_time) AS valid,
+    argMaxState(server_time, fix_time) AS server_time,
+    argMaxState(protocol, fix_time) AS protocol
+FROM {db}.positions
+GROUP BY device_id
+;
+CREATE VIEW IF NOT EXISTS {db}.latest_positions AS
+SELECT
+    device_id,
+    maxMerge(last_fix) AS fix_time,
+    argMaxMerge(latitude) AS latitude,
+    argMaxMerge(longitude) AS longitude,
+    argMaxMerge(speed) AS speed,
+    argMaxMerge(course) AS course,
+    argMaxMerge(valid) AS valid,
+    argMaxMerge(server_time) AS server_time,
+    argMaxMerge(protocol) AS protocol
+FROM {db}.latest_positions_state
+GROUP BY device_id
