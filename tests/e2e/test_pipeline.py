@@ -84,10 +84,11 @@ def test_devices_login_live_batch_alarm(pipeline: Pipeline, protocol: str, trans
     assert {(r["device_id"], _ts(r["fix_time"])) for r in rows} == positions
     assert {r["protocol"] for r in rows} == {protocol}
     assert not any(r["registered"] for r in rows), "unregistered devices must be marked so"
-    # the buffered batch is two hours old: stored, and flagged as archive
+    # the buffered batch is two hours old: stored, and flagged as archive (so is anything older,
+    # e.g. the default 2004 position a Carscop unit without a fix reports at login)
     cutoff = datetime.now(UTC) - timedelta(hours=1)
-    old = {(r["device_id"], _ts(r["fix_time"])) for r in rows if _ts(r["fix_time"]) < cutoff}
-    assert len(old) == 2 * 3, "each device uploaded 3 buffered points"
+    batch = [r for r in rows if cutoff - timedelta(hours=2) < _ts(r["fix_time"]) < cutoff]
+    assert len(batch) == 2 * 3, "each device uploaded 3 buffered points"
     assert all(r["archive"] for r in rows if _ts(r["fix_time"]) < cutoff)
     assert not any(r["archive"] for r in rows if _ts(r["fix_time"]) > cutoff)
     # every alarm the devices raised is an event
@@ -149,7 +150,7 @@ def test_resent_batch_is_stored_once(pipeline: Pipeline) -> None:
 
 def _deadletters(pipeline: Pipeline, peer_port: int, reason: str) -> list[dict[str, Any]]:
     return pipeline.wait_rows(
-        f"SELECT reason, detail, raw, protocol, stage FROM deadletter WHERE peer = '127.0.0.1:{peer_port}'",
+        f"SELECT reason, detail, hex(raw) AS raw, protocol, stage FROM deadletter WHERE peer = '127.0.0.1:{peer_port}'",
         lambda r: any(x["reason"] == reason for x in r),
         timeout=20,
     )
@@ -343,6 +344,7 @@ def test_reply_only_after_kafka_confirmed(pipeline: Pipeline) -> None:
 def test_restart_keeps_data_and_stops_cleanly(tmp_path) -> None:
     p = start_pipeline(tmp_path / "restart")
     try:
+        sent: list[tuple[str, bytes]] = []
         report = asyncio.run(
             simulate(
                 protocol="carscop",
@@ -354,11 +356,13 @@ def test_restart_keeps_data_and_stops_cleanly(tmp_path) -> None:
                 port=p.port,
                 batch=2,
                 first_id=90001,
+                record=sent,
             )
         )
         assert report.ok, report.summary()
-        before = p.wait_rows("SELECT count() AS n FROM positions FINAL", lambda r: r and r[0]["n"] >= 6)
-        assert before[0]["n"] >= 6
+        positions, _ = _expected("carscop", "tcp", sent)
+        before = p.wait_rows("SELECT count() AS n FROM positions FINAL", lambda r: r and r[0]["n"] >= len(positions))
+        assert before[0]["n"] == len(positions)
     finally:
         took, code, alive = stop_pipeline(p)
     assert not alive and took < 10 and code == 0, (took, code, alive)
