@@ -109,6 +109,12 @@ class Edge:
             self._udp.close()
 
     # -- shared helpers ------------------------------------------------------
+    def reply(self, codec: Codec, frame: bytes, info: FrameInfo, transport: str) -> bytes | None:
+        """The bytes to send once the frame is durable (a time reply carries the edge's clock)."""
+        if info.clock_reply:
+            return codec.reply_at(frame, transport, self.clock())
+        return info.reply
+
     def new_connection_id(self) -> str:
         return f"{self.settings.edge_id}-{self._epoch}-{next(self._conn_ids)}"
 
@@ -294,7 +300,9 @@ class TcpConnection(asyncio.Protocol):
         seq = self._seq
         self._seq += 1
         value = self.edge.raw_record(frame, self.codec, info, self.device_id, "tcp", self.peer, self.connection_id, seq)
-        self._enqueue(_Outgoing(self.edge.raw_topic, self._key(), value, info.reply))
+        self._enqueue(
+            _Outgoing(self.edge.raw_topic, self._key(), value, self.edge.reply(self.codec, frame, info, "tcp"))
+        )
 
     def _key(self) -> bytes:
         return (self.device_id or self.connection_id).encode()
@@ -477,7 +485,9 @@ class UdpEndpoint(asyncio.DatagramProtocol):
                 self._ids[peer] = (known[0], now + self.settings.udp_id_ttl)
             edge.stats.frames += 1
             value = edge.raw_record(frame, codec, info, device_id, "udp", peer, conn_id, 0)
-            items.append((edge.raw_topic, (device_id or conn_id).encode(), value, info.reply))
+            items.append(
+                (edge.raw_topic, (device_id or conn_id).encode(), value, edge.reply(codec, frame, info, "udp"))
+            )
         if items:
             self._publish(items, peer)
 

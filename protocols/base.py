@@ -67,6 +67,7 @@ class FrameInfo:
     kind: str  # login | heartbeat | position | alarm | status | batch | other
     device_id: str | None = None  # id carried by this frame itself, if any
     reply: bytes | None = None  # bytes the device expects once the frame is durable
+    clock_reply: bool = False  # the reply needs the server's clock: the edge calls Codec.reply_at
 
 
 @dataclass(slots=True)
@@ -181,6 +182,11 @@ class Codec(ABC):
     @abstractmethod
     def decode(self, frame: bytes, ctx: Context) -> Decoded:
         """Full decode into normalized records.  Raises ProtocolError subclasses."""
+
+    def reply_at(self, frame: bytes, transport: str, now: datetime) -> bytes | None:
+        """The reply to a frame whose FrameInfo has `clock_reply` (e.g. a time request),
+        built with the time the caller passes in: codecs never read the clock."""
+        return None
 
 
 @dataclass(slots=True)

@@ -57,6 +57,7 @@ from .base import (
     FramingError,
     Record,
 )
+from .coords import to_ddmm
 from .framing import DelimitedFramer
 
 START = ord("*")
@@ -382,14 +383,6 @@ NO_FIX_BLOCK = "061825V0000.0000N00000.0000E000.0040331309.62"
 MAX_KNOTS = 999.9
 
 
-def _ddmm(value: float, degree_digits: int) -> str:
-    """Degrees as (d)ddmm.mmmm, rounded to the field's 1e-4 minute."""
-    ten_thousandths = round(abs(value) * 600_000)
-    degrees, rest = divmod(ten_thousandths, 600_000)
-    minutes, fraction = divmod(rest, 10_000)
-    return f"{degrees:0{degree_digits}d}{minutes:02d}.{fraction:04d}"
-
-
 class Device(DeviceSession):
     """A CCTR-802: id sent once (UB05), header clock in UTC (Plaspy's TIMEZONE+00 set-up),
     speed in `speed_unit` (knots, matching the decoder's default)."""
@@ -438,8 +431,8 @@ class Device(DeviceSession):
             raise ValueError(f"speed {fix.speed} km/h does not fit the ddd.d field")
         return (
             f"{t:%H%M%S}{'A' if fix.valid else 'V'}"
-            f"{_ddmm(fix.latitude, 2)}{'S' if fix.latitude < 0 else 'N'}"
-            f"{_ddmm(fix.longitude, 3)}{'W' if fix.longitude < 0 else 'E'}"
+            f"{to_ddmm(fix.latitude, 2)}{'S' if fix.latitude < 0 else 'N'}"
+            f"{to_ddmm(fix.longitude, 3)}{'W' if fix.longitude < 0 else 'E'}"
             f"{speed:05.1f}{t:%y%m%d}{fix.course % 360:06.2f}{IDLE_STATE}{ODOMETER_MARK}000000"
         )
 

@@ -44,12 +44,8 @@ class DelimitedFramer(Framer):
         if end < 0:
             self._scan = max(1, len(buf))
             if len(buf) > self.max_frame:
-                junk = bytes(buf)
-                buf.clear()
                 self._scan = 1
-                raise FramingError(
-                    f"no end marker within {self.max_frame} bytes", discarded=junk, fatal=True, reason="frame too large"
-                )
+                raise no_end_marker(buf, self.max_frame)
             return None
         frame = bytes(buf[: end + 1])
         del buf[: end + 1]
@@ -70,3 +66,10 @@ def oversized(buf: bytearray, need: int, max_frame: int) -> None:
             fatal=True,
             reason="frame too large",
         )
+
+
+def no_end_marker(buf: bytearray, max_frame: int) -> FramingError:
+    """The fatal error for a frame still open past max_frame (the buffer is emptied into it)."""
+    junk = bytes(buf)
+    buf.clear()
+    return FramingError(f"no end marker within {max_frame} bytes", discarded=junk, fatal=True, reason="frame too large")

@@ -1201,7 +1201,10 @@ class Gt06Codec(Codec):
         if not f.crc_ok:
             raise ChecksumError(f"CRC mismatch in frame type 0x{f.type:02x}")
         device_id = _imei(f.body) if f.type == LOGIN else None
-        return FrameInfo(_kind(f), device_id, _reply(f))
+        return FrameInfo(_kind(f), device_id, _reply(f), clock_reply=f.type == TIME_REQUEST and not f.extended)
+
+    def reply_at(self, frame: bytes, transport: str, now: datetime) -> bytes | None:
+        return time_reply(now) if is_time_request(frame) else None
 
     def decode(self, frame: bytes, ctx: Context) -> Decoded:
         f = _parse(frame)

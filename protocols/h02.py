@@ -62,6 +62,7 @@ from .base import (
     FramingError,
     Record,
 )
+from .coords import to_ddmm
 
 STAR = ord("*")
 DOLLAR = ord("$")
@@ -690,14 +691,6 @@ ALARM_BIT = {"vibration": 0, "sos": 1, "overspeed": 2, "powerCut": 19}
 REPLY_TIME_DIGITS = 14
 
 
-def _ddmm(value: float, degree_digits: int) -> str:
-    """Degrees as (d)ddmm.mmmm, rounded to the field's 1e-4 minute."""
-    ten_thousandths = round(abs(value) * 600_000)
-    degrees, rest = divmod(ten_thousandths, 600_000)
-    minutes, fraction = divmod(rest, 10_000)
-    return f"{degrees:0{degree_digits}d}{minutes:02d}.{fraction:04d}"
-
-
 class Device(DeviceSession):
     """A SinoTrack-style text unit: no login (the id is in every frame), V1 reports, HTBT
     heartbeats with the battery level, alarms as V1 reports with the status bit cleared.
@@ -742,7 +735,7 @@ class Device(DeviceSession):
         t = fix.time.astimezone(UTC)
         return (
             f"*HQ,{self.device_id},V1,{t:%H%M%S},{'A' if fix.valid else 'V'},"
-            f"{_ddmm(fix.latitude, 2)},{'S' if fix.latitude < 0 else 'N'},"
-            f"{_ddmm(fix.longitude, 3)},{'W' if fix.longitude < 0 else 'E'},"
+            f"{to_ddmm(fix.latitude, 2)},{'S' if fix.latitude < 0 else 'N'},"
+            f"{to_ddmm(fix.longitude, 3)},{'W' if fix.longitude < 0 else 'E'},"
             f"{fix.speed / KNOT_KMH:.2f},{round(fix.course) % 360:03d},{t:%d%m%y},{status:08X}#"
         ).encode("ascii")

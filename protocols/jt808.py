@@ -51,6 +51,7 @@ from .base import (
     FramingError,
     Record,
 )
+from .framing import no_end_marker
 
 FLAG = 0x7E
 ESCAPE = 0x7D
@@ -443,12 +444,8 @@ class Jt808Framer(Framer):
             if closing == TEXT_CLOSE and len(buf) > MAX_TEXT_FRAME:
                 self._drop_garbage()  # a stray "(" in binary noise
             if len(buf) > self.max_frame:
-                junk = bytes(buf)
-                buf.clear()
                 self._scan = 1
-                raise FramingError(
-                    f"no end marker within {self.max_frame} bytes", discarded=junk, fatal=True, reason="frame too large"
-                )
+                raise no_end_marker(buf, self.max_frame)
             return None
         result = bytes(buf[: end + 1])
         del buf[: end + 1]

@@ -28,6 +28,7 @@ from pathlib import Path
 from protocols import carscop, gt06
 from trackpipe.broker import ensure_topics, free_port, start_embedded, wait_port
 from trackpipe.config import Settings
+from trackpipe.launcher import start_pipeline, stop_pipeline
 from trackpipe.procs import child_preexec, stop
 from trackpipe.simulate import track
 
@@ -126,8 +127,6 @@ def edge_throughput(devices: int, frames: int, rounds: int) -> None:
 
 # -- latency ---------------------------------------------------------------------------
 def latency(points: int, devices: int) -> None:
-    from tests.e2e.conftest import start_pipeline, stop_pipeline  # the same launcher the e2e tests use
-
     print(
         f"== latency: frame sent -> row queryable, {points} Carscop points from {devices} devices, "
         "through trackpipe run (sink flush 1 s)"
@@ -162,7 +161,7 @@ def latency(points: int, devices: int) -> None:
                 while time.monotonic() < deadline and len(seen) < points:
                     rows = await asyncio.to_thread(
                         pipeline.query,
-                        "SELECT device_id, toString(toStartOfSecond(fix_time)) AS t FROM positions "
+                        "SELECT device_id, toString(toDateTime(fix_time)) AS t FROM positions "
                         "WHERE device_id LIKE 'BN%' AND fix_time >= '2026-06-01' AND fix_time < '2026-06-02'",
                     )
                     now = time.perf_counter()

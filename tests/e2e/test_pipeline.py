@@ -215,6 +215,22 @@ def test_bad_checksum_dead_lettered_connection_kept(pipeline: Pipeline) -> None:
     assert any(bytes.fromhex(r["raw"]) == corrupt for r in rows if r["reason"] == "checksum")
 
 
+def test_gt06_time_request_answered_with_server_time(pipeline: Pipeline) -> None:
+    device = gt06.Device("359000000000321", "tcp")
+    login = device.login()[0]
+    with _tcp(pipeline) as sock:
+        sock.settimeout(10)
+        sock.sendall(login)
+        assert sock.recv(64) == gt06.CODEC.inspect(login, "tcp").reply
+        before = datetime.now(UTC).replace(microsecond=0)
+        sock.sendall(gt06.build_frame(gt06.TIME_REQUEST, b"", 9))
+        reply = sock.recv(64)
+        after = datetime.now(UTC)
+    assert reply[:4] == b"\x78\x78\x0b\x8a", reply.hex()
+    told = datetime(2000 + reply[4], *reply[5:10], tzinfo=UTC)
+    assert before <= told <= after
+
+
 def test_registered_device_is_enriched(pipeline: Pipeline) -> None:
     device = carscop.Device("CS0000000555001", "tcp")
     cli = [sys.executable, "-m", "trackpipe.cli"]
