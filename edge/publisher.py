@@ -6,10 +6,13 @@ that is not safe yet."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 log = logging.getLogger("trackpipe.edge.kafka")
 
@@ -55,26 +58,39 @@ class Publisher:
             log.info("connected to kafka %s", self.bootstrap)
             return
 
+    async def wait_ready(self) -> None:
+        await self._ready.wait()
+
     async def send(self, topic: str, value: bytes, key: bytes | None) -> asyncio.Future[Any]:
-        """Hand one record to the producer; the returned future resolves once Kafka confirmed it."""
+        """Hand one record to the producer; the returned future resolves once Kafka confirmed it.
+        (aiokafka bounds this wait itself by request_timeout_ms, our publish timeout.)"""
         if not self._ready.is_set():
             try:
-                await asyncio.wait_for(self._ready.wait(), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    await self._ready.wait()
             except TimeoutError:
                 raise KafkaUnavailable(f"kafka {self.bootstrap} not reachable") from None
         assert self._producer is not None
-        return await asyncio.wait_for(self._producer.send(topic, value, key=key), self.timeout)
-
-    async def confirm(self, future: asyncio.Future[Any]) -> None:
         try:
-            await asyncio.wait_for(future, self.timeout)
-        except TimeoutError:
-            raise KafkaUnavailable("kafka did not confirm in time") from None
-        except Exception as exc:
+            return await self._producer.send(topic, value, key=key)
+        except KafkaError as exc:
             raise KafkaUnavailable(f"kafka refused the record: {exc!r}") from exc
 
-    async def publish(self, topic: str, value: bytes, key: bytes | None) -> None:
-        await self.confirm(await self.send(topic, value, key))
+    @contextlib.asynccontextmanager
+    async def deadline(self) -> AsyncIterator[None]:
+        """Bound the confirmations awaited inside by the publish timeout."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                yield
+        except TimeoutError:
+            raise KafkaUnavailable("kafka did not confirm in time") from None
+
+    async def confirm(self, future: asyncio.Future[Any]) -> None:
+        """Wait for Kafka's confirmation of one record (inside `deadline`)."""
+        try:
+            await future
+        except Exception as exc:
+            raise KafkaUnavailable(f"kafka refused the record: {exc!r}") from exc
 
     async def stop(self) -> None:
         self._stopping = True

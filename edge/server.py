@@ -348,15 +348,19 @@ class TcpConnection(asyncio.Protocol):
                 batch = list(self._queue)
                 self._queue.clear()
                 sent = [(await publisher.send(i.topic, i.value, i.key), i) for i in batch]
-                for future, item in sent:
-                    await publisher.confirm(future)
-                    if item.reply and self.transport is not None and not self.transport.is_closing():
-                        self.transport.write(item.reply)
-                        self.edge.stats.replies += 1
-                    if item.close_after:
-                        self._queue.clear()
-                        self.close(item.close_after, from_pump=True)
-                        return
+                replies: list[bytes] = []
+                try:
+                    async with publisher.deadline():  # one deadline for the whole batch
+                        for future, item in sent:
+                            await publisher.confirm(future)
+                            if item.reply:
+                                replies.append(item.reply)  # durable: its ack may go
+                            if item.close_after:
+                                self._queue.clear()
+                                self.close(item.close_after, from_pump=True)
+                                return
+                finally:
+                    self._write_replies(replies)  # one write per batch, in frame order
                 if self._paused and len(self._queue) < self.settings.max_inflight // 2:
                     self._paused = False
                     if self.transport is not None and not self._closing:
@@ -373,6 +377,11 @@ class TcpConnection(asyncio.Protocol):
             self._pump = None
             if self._close_pending and self.transport is not None:
                 self.transport.close()
+
+    def _write_replies(self, replies: list[bytes]) -> None:
+        if replies and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(b"".join(replies))
+            self.edge.stats.replies += len(replies)
 
     # -- timers and closing -----------------------------------------------------
     def _reschedule(self, delay: float) -> None:
@@ -499,11 +508,12 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         publisher = self.edge.publisher
         try:
             sent = [(await publisher.send(topic, value, key), reply) for topic, key, value, reply in items]
-            for future, reply in sent:
-                await publisher.confirm(future)
-                if reply and self.transport is not None:
-                    self.transport.sendto(reply, peer)
-                    self.edge.stats.replies += 1
+            async with publisher.deadline():
+                for future, reply in sent:
+                    await publisher.confirm(future)
+                    if reply and self.transport is not None:
+                        self.transport.sendto(reply, peer)
+                        self.edge.stats.replies += 1
         except KafkaUnavailable as exc:
             log.warning("udp %s:%s not acknowledged: %s", *peer, exc)
         except Exception:

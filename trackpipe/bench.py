@@ -199,7 +199,8 @@ def main() -> None:
         asyncio.run(_bare_server(args.bare_server))
         return
     edge_throughput(args.devices, args.frames, args.rounds)
-    latency(args.latency_points, args.latency_devices)
+    if args.latency_points > 0:
+        latency(args.latency_points, args.latency_devices)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ async def _edge_main(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await publisher.start()
     await edge.start()
-    ready = asyncio.create_task(publisher._ready.wait())
+    ready = asyncio.create_task(publisher.wait_ready())
     done, _ = await asyncio.wait({ready, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
     if ready in done:
         settings.run_dir.mkdir(parents=True, exist_ok=True)
