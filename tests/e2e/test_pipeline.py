@@ -357,6 +357,49 @@ def test_reply_only_after_kafka_confirmed(pipeline: Pipeline) -> None:
     assert asyncio.run(frame_in_topic())
 
 
+def test_idle_connection_closed_and_partial_frame_dead_lettered(pipeline: Pipeline) -> None:
+    import dataclasses
+
+    from edge.publisher import Publisher
+    from edge.server import Edge
+
+    device = carscop.Device("CS0000000888001", "tcp")
+
+    async def scenario() -> tuple[float, Any]:
+        settings = dataclasses.replace(
+            pipeline.settings.__class__.from_env(host="127.0.0.1", port=0, data_dir=pipeline.data_dir),
+            idle_timeout=1.0,
+        )
+        publisher = Publisher(pipeline.bootstrap(), timeout=5.0)
+        edge = Edge(settings, publisher)
+        await publisher.start(wait=True)
+        await edge.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", edge.tcp_port)
+            for frame in device.login():
+                writer.write(frame)
+            writer.write(b"*2611241200")  # the start of a frame that never completes
+            await writer.drain()
+            started = time.monotonic()
+            assert await asyncio.wait_for(reader.read(), 10) == b""  # the edge closed the connection
+            took = time.monotonic() - started
+            writer.close()
+            await asyncio.sleep(0.5)  # the dead letter is published before the socket is closed
+            return took, edge.stats
+        finally:
+            await edge.stop()
+            await publisher.stop()
+
+    took, stats = asyncio.run(scenario())
+    assert 0.9 <= took < 5, took
+    assert any(reason.startswith("idle") for reason in stats.closed), stats.closed
+    rows = pipeline.wait_rows(
+        f"SELECT reason, raw FROM deadletter WHERE device_id = '{device.device_id}' AND reason = 'truncated'",
+        lambda r: bool(r),
+    )
+    assert [r["raw"] for r in rows] == ["*2611241200"]
+
+
 def test_restart_keeps_data_and_stops_cleanly(tmp_path) -> None:
     p = start_pipeline(tmp_path / "restart")
     try:
