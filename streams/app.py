@@ -28,7 +28,7 @@ import orjson
 from aiohttp import web
 
 import schemas
-from trackpipe import store
+from trackpipe import kafka_compat, store
 from trackpipe.config import Settings
 
 from .process import deadletter, process
@@ -36,6 +36,7 @@ from .process import deadletter, process
 log = logging.getLogger("trackpipe.streams")
 
 settings = Settings.from_env()
+kafka_compat.install()  # the embedded broker answers empty fetches at once: do not spin
 
 app = faust.App(
     os.environ.get("TRACKPIPE_APP_ID", "trackpipe"),
@@ -46,6 +47,7 @@ app = faust.App(
     key_serializer="raw",
     value_serializer="raw",
     producer_acks=-1,
+    producer_linger=float(os.environ.get("TRACKPIPE_PRODUCER_LINGER", "0")),
     consumer_auto_offset_reset="earliest",
     broker_session_timeout=float(os.environ.get("TRACKPIPE_SESSION_TIMEOUT", "30")),
     web_enabled=False,

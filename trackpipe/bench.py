@@ -28,7 +28,7 @@ from pathlib import Path
 from protocols import carscop, gt06
 from trackpipe.broker import ensure_topics, free_port, start_embedded, wait_port
 from trackpipe.config import Settings
-from trackpipe.launcher import start_pipeline, stop_pipeline
+from trackpipe.launcher import Pipeline, start_pipeline, stop_pipeline
 from trackpipe.procs import child_preexec, stop
 from trackpipe.simulate import track
 
@@ -125,65 +125,133 @@ def edge_throughput(devices: int, frames: int, rounds: int) -> None:
     print(f"  ratio edge/bare: {edge_rate / bare_rate:.2f}")
 
 
-# -- latency ---------------------------------------------------------------------------
-def latency(points: int, devices: int) -> None:
+# -- through the whole pipeline ------------------------------------------------------
+def pipeline_figures(points: int, devices: int, worker_frames: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline = start_pipeline(Path(tmp), extra_env={"TRACKPIPE_SINK_INTERVAL": "1.0"})
+        try:
+            if points > 0:
+                latency(pipeline, points, devices)
+            if worker_frames > 0:
+                worker_throughput(pipeline, worker_frames)
+        finally:
+            stop_pipeline(pipeline)
+
+
+def latency(pipeline: Pipeline, points: int, devices: int) -> None:
     print(
         f"== latency: frame sent -> row queryable, {points} Carscop points from {devices} devices, "
         "through trackpipe run (sink flush 1 s)"
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        pipeline = start_pipeline(Path(tmp), extra_env={"TRACKPIPE_SINK_INTERVAL": "1.0"})
-        try:
-            sent: dict[tuple[str, str], float] = {}
-            seen: dict[tuple[str, str], float] = {}
+    sent: dict[tuple[str, str], float] = {}
+    seen: dict[tuple[str, str], float] = {}
 
-            async def send() -> None:
-                conns = []
-                for d in range(devices):
-                    dev = carscop.Device(f"BN{d:013d}", "tcp")
-                    _, writer = await asyncio.open_connection(pipeline.host, pipeline.port)
-                    for frame in dev.login():
-                        writer.write(frame)
-                    conns.append((dev, writer))
-                base = datetime(2026, 6, 1, tzinfo=UTC)
-                interval = 2.0 / points * devices  # spread over about 2 s per device round
-                for k in range(points // devices):
-                    for dev, writer in conns:
-                        when = base + timedelta(seconds=k)
-                        writer.write(dev.position(track(1, k, when)))
-                        sent[(dev.device_id, when.strftime("%Y-%m-%d %H:%M:%S"))] = time.perf_counter()
-                    await asyncio.sleep(interval)
-                for _, writer in conns:
-                    writer.close()
+    async def send() -> None:
+        conns = []
+        for d in range(devices):
+            dev = carscop.Device(f"BN{d:013d}", "tcp")
+            _, writer = await asyncio.open_connection(pipeline.host, pipeline.port)
+            for frame in dev.login():
+                writer.write(frame)
+            conns.append((dev, writer))
+        base = datetime(2026, 6, 1, tzinfo=UTC)
+        interval = 2.0 / points * devices  # spread over about 2 s per device round
+        for k in range(points // devices):
+            for dev, writer in conns:
+                when = base + timedelta(seconds=k)
+                writer.write(dev.position(track(1, k, when)))
+                sent[(dev.device_id, when.strftime("%Y-%m-%d %H:%M:%S"))] = time.perf_counter()
+            await asyncio.sleep(interval)
+        for _, writer in conns:
+            writer.close()
 
-            async def watch() -> None:
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline and len(seen) < points:
-                    rows = await asyncio.to_thread(
-                        pipeline.query,
-                        "SELECT device_id, toString(toDateTime(fix_time)) AS t FROM positions "
-                        "WHERE device_id LIKE 'BN%' AND fix_time >= '2026-06-01' AND fix_time < '2026-06-02'",
-                    )
-                    now = time.perf_counter()
-                    for r in rows:
-                        seen.setdefault((r["device_id"], r["t"]), now)
-                    await asyncio.sleep(0.05)
-
-            async def both() -> None:
-                await asyncio.gather(send(), watch())
-
-            asyncio.run(both())
-            lat = sorted((seen[k] - t) * 1000 for k, t in sent.items() if k in seen)
-            if not lat:
-                print("  no rows arrived")
-                return
-            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
-            print(
-                f"  rows {len(lat)}/{len(sent)}: p50 {statistics.median(lat):.0f} ms, p99 {p99:.0f} ms, "
-                f"max {lat[-1]:.0f} ms (query polling every ~50 ms adds up to its own duration)"
+    async def watch() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(seen) < points:
+            rows = await asyncio.to_thread(
+                pipeline.query,
+                "SELECT device_id, toString(toDateTime(fix_time)) AS t FROM positions "
+                "WHERE device_id LIKE 'BN%' AND fix_time >= '2026-06-01' AND fix_time < '2026-06-02'",
             )
+            now = time.perf_counter()
+            for r in rows:
+                seen.setdefault((r["device_id"], r["t"]), now)
+            await asyncio.sleep(0.05)
+
+    async def both() -> None:
+        await asyncio.gather(send(), watch())
+
+    asyncio.run(both())
+    lat = sorted((seen[k] - t) * 1000 for k, t in sent.items() if k in seen)
+    if not lat:
+        print("  no rows arrived")
+        return
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    print(
+        f"  rows {len(lat)}/{len(sent)}: p50 {statistics.median(lat):.0f} ms, p99 {p99:.0f} ms, "
+        f"max {lat[-1]:.0f} ms (query polling every ~50 ms adds up to its own duration)"
+    )
+
+
+def worker_throughput(pipeline: Pipeline, frames: int) -> None:
+    """Raw frames put straight on tracker.raw; time until every one is a ClickHouse row."""
+    from aiokafka import AIOKafkaProducer
+
+    import schemas
+
+    devices = 100
+    print(
+        f"== worker: {frames} raw Carscop frames from {devices} devices put on tracker.raw -> decoded, "
+        "enriched, stored rows (1 worker)"
+    )
+    base = datetime(2026, 3, 1, tzinfo=UTC)
+    now = datetime.now(UTC)
+    records = []
+    for k in range(frames):
+        dev = carscop.Device(f"WT{k % devices:013d}", "tcp")
+        frame = dev.position(track(k % devices, k, base + timedelta(seconds=k // devices)))
+        raw = {
+            "frame": frame,
+            "protocol": "carscop",
+            "kind": "position",
+            "device_id": dev.device_id,
+            "transport": "tcp",
+            "peer_host": "127.0.0.1",
+            "peer_port": 1,
+            "local_port": pipeline.port,
+            "connection_id": f"bench-{k % devices}",
+            "edge_id": "bench",
+            "received_at": now,
+            "seq": k,
+        }
+        records.append((dev.device_id.encode(), schemas.encode("raw", raw)))
+
+    async def produce() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=pipeline.bootstrap(), acks="all", linger_ms=20, max_batch_size=512 * 1024
+        )
+        await producer.start()
+        try:
+            futures = [await producer.send(pipeline.settings.topic("raw"), value, key=key) for key, value in records]
+            await asyncio.gather(*futures)
         finally:
-            stop_pipeline(pipeline)
+            await producer.stop()
+
+    started = time.perf_counter()
+    asyncio.run(produce())
+    produced = time.perf_counter() - started
+    count = 0
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        count = pipeline.query("SELECT count() AS n FROM positions WHERE device_id LIKE 'WT%'")[0]["n"]
+        if count >= frames:
+            break
+        time.sleep(0.25)
+    took = time.perf_counter() - started
+    print(
+        f"  {count}/{frames} rows in {took:.1f} s (producing took {produced:.1f} s): "
+        f"{count / took:,.0f} frames/s through decode and the ClickHouse sink"
+    )
 
 
 def main() -> None:
@@ -193,14 +261,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-points", type=int, default=400)
     parser.add_argument("--latency-devices", type=int, default=20)
+    parser.add_argument("--worker-frames", type=int, default=20000)
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         asyncio.run(_bare_server(args.bare_server))
         return
     edge_throughput(args.devices, args.frames, args.rounds)
-    if args.latency_points > 0:
-        latency(args.latency_points, args.latency_devices)
+    if args.latency_points > 0 or args.worker_frames > 0:
+        pipeline_figures(args.latency_points, args.latency_devices, args.worker_frames)
 
 
 if __name__ == "__main__":
