@@ -23,7 +23,6 @@ SCHEMA_FILES = {
     "events": "event.avsc",
     "deadletter": "deadletter.avsc",
     "devices": "device.avsc",
-    "status": "status.avsc",
 }
 
 

@@ -1,16 +1,19 @@
 """The stream topology, in one file.
 
-    tracker.raw ──decode──┬─► tracker.positions  ──sink──► ClickHouse positions (+ latest_positions view)
-                          ├─► tracker.events     ──sink──► events
-                          ├─► tracker.status     ──sink──► device_status
-                          └─► tracker.deadletter ──sink──► deadletter   (the edge writes here too)
+    tracker.raw ──decode──┬─► ClickHouse positions, events, device_status (batched INSERTs)
+                          ├─► tracker.positions   (for subscribers: analytics, alerting)
+                          ├─► tracker.events      (one record per alarm: what alerting consumers read)
+                          └─► tracker.deadletter ──sink_deadletter──► ClickHouse deadletter
+                                                  (the edge dead-letters here too)
     tracker.devices ──registry──► Table "devices" (enrichment lookups in decode)
 
 All topics have the same partition count and are keyed by device id, so the
 `devices` table partition that `decode` reads is always local to the worker
-(co-partitioning).  Sinks insert columnar batches (flush by size or after
-`sink_interval`) and ack their Kafka events only after the INSERT succeeded; a
-crash re-delivers, and re-delivered rows collapse in the ReplacingMergeTree.
+(co-partitioning).  `decode` takes raw frames in batches (by size, or after
+`sink_interval`), makes one columnar INSERT per table, and acks the raw events
+only after the INSERTs succeeded; a crash re-delivers, and re-delivered rows
+collapse in the ReplacingMergeTree.  Faust flushes the producer before it commits
+offsets, so the published positions/events are durable before the input moves on.
 """
 
 from __future__ import annotations
@@ -58,7 +61,6 @@ raw_topic = app.topic(settings.topic("raw"), key_type=bytes, value_type=bytes)
 devices_topic = app.topic(settings.topic("devices"), key_type=bytes, value_type=bytes)
 positions_topic = app.topic(settings.topic("positions"), key_type=bytes, value_type=bytes)
 events_topic = app.topic(settings.topic("events"), key_type=bytes, value_type=bytes)
-status_topic = app.topic(settings.topic("status"), key_type=bytes, value_type=bytes)
 deadletter_topic = app.topic(settings.topic("deadletter"), key_type=bytes, value_type=bytes)
 
 devices = app.Table("devices", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions)
@@ -87,24 +89,37 @@ def _lookup(device_id: str) -> dict[str, Any] | None:
 
 @app.agent(raw_topic)
 async def decode(stream: faust.StreamT[bytes]) -> None:
-    """Raw frames -> normalized, enriched positions, alarm events, status; failures -> dead letters."""
+    """Raw frames -> normalized, enriched rows, stored in ClickHouse in batches and published for
+    subscribers (positions, alarm events); failures -> dead letters.  A batch's raw events are acked
+    only once its rows are stored: a crash re-delivers them, and re-delivered rows collapse."""
     late_after = timedelta(seconds=settings.late_after)
-    async for event in stream.events():
-        try:
-            raw = schemas.decode("raw", event.value)
-        except Exception as exc:
-            log.error("unreadable raw record at %s: %s", event.message.tp, exc)
-            await _send_deadletter_unreadable(event.value, f"raw record not Avro: {exc}")
-            continue
-        out = process(raw, _lookup, late_after=late_after)
-        for row in out.positions:
-            await positions_topic.send(key=row["device_id"].encode(), value=schemas.encode("positions", row))
-        for row in out.events:
-            await events_topic.send(key=row["device_id"].encode(), value=schemas.encode("events", row))
-        for row in out.deadletters:
-            await deadletter_topic.send(key=event.key, value=schemas.encode("deadletter", row))
-        if out.status is not None:
-            await status_topic.send(key=out.status["device_id"].encode(), value=schemas.encode("status", out.status))
+    async for events in stream.noack_take(settings.sink_batch, within=settings.sink_interval):
+        positions: list[dict[str, Any]] = []
+        alarms: list[dict[str, Any]] = []
+        status: dict[str, dict[str, Any]] = {}  # one row per device per batch: its latest contact
+        for event in events:
+            try:
+                raw = schemas.decode("raw", event.value)
+            except Exception as exc:
+                log.error("unreadable raw record at %s: %s", event.message.tp, exc)
+                await _send_deadletter_unreadable(event.value, f"raw record not Avro: {exc}")
+                continue
+            out = process(raw, _lookup, late_after=late_after)
+            for row in out.positions:
+                await positions_topic.send(key=row["device_id"].encode(), value=schemas.encode("positions", row))
+            for row in out.events:
+                await events_topic.send(key=row["device_id"].encode(), value=schemas.encode("events", row))
+            for row in out.deadletters:
+                await deadletter_topic.send(key=event.key, value=schemas.encode("deadletter", row))
+            positions += out.positions
+            alarms += out.events
+            if out.status is not None:
+                status[out.status["device_id"]] = out.status
+        await _insert_retrying("positions", positions)
+        await _insert_retrying("events", alarms)
+        await _insert_retrying("device_status", list(status.values()))
+        for event in events:
+            await stream.ack(event)
 
 
 async def _send_deadletter_unreadable(value: bytes | None, detail: str) -> None:
@@ -127,7 +142,7 @@ async def _send_deadletter_unreadable(value: bytes | None, detail: str) -> None:
     await deadletter_topic.send(key=b"", value=schemas.encode("deadletter", row))
 
 
-# -- ClickHouse sinks ----------------------------------------------------------------
+# -- ClickHouse ----------------------------------------------------------------------
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")  # chDB: one thread, one process
 
@@ -143,45 +158,32 @@ async def _in_store(fn: Any, *args: Any) -> Any:
     return await asyncio.shield(loop.run_in_executor(_executor, lambda: fn(_client(), *args)))
 
 
-async def _sink(stream: faust.StreamT[bytes], kind: str, table: str) -> None:
-    async for events in stream.noack_take(settings.sink_batch, within=settings.sink_interval):
-        rows = []
-        for event in events:
-            try:
-                rows.append(schemas.decode(kind, event.value))
-            except Exception as exc:  # a foreign producer's garbage: logged, not fatal
-                log.error("skipping unreadable %s record at %s: %s", kind, event.message.tp, exc)
-        delay = 0.5
-        while rows:
-            try:
-                await _in_store(store.insert, table, rows)
-                break
-            except Exception as exc:  # store down: retry; nothing is acked until the rows are in
-                log.warning("insert of %d rows into %s failed (%s); retrying in %.1fs", len(rows), table, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-        for event in events:
-            await stream.ack(event)
-
-
-@app.agent(positions_topic)
-async def sink_positions(stream: faust.StreamT[bytes]) -> None:
-    await _sink(stream, "positions", "positions")
-
-
-@app.agent(events_topic)
-async def sink_events(stream: faust.StreamT[bytes]) -> None:
-    await _sink(stream, "events", "events")
-
-
-@app.agent(status_topic)
-async def sink_status(stream: faust.StreamT[bytes]) -> None:
-    await _sink(stream, "status", "device_status")
+async def _insert_retrying(table: str, rows: list[dict[str, Any]]) -> None:
+    """One columnar INSERT; while the store is down, retry (the caller acks nothing meanwhile)."""
+    delay = 0.5
+    while rows:
+        try:
+            await _in_store(store.insert, table, rows)
+            return
+        except Exception as exc:
+            log.warning("insert of %d rows into %s failed (%s); retrying in %.1fs", len(rows), table, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 @app.agent(deadletter_topic)
 async def sink_deadletter(stream: faust.StreamT[bytes]) -> None:
-    await _sink(stream, "deadletter", "deadletter")
+    """Dead letters from the edge and from decode, stored with their reason and raw bytes."""
+    async for events in stream.noack_take(settings.sink_batch, within=settings.sink_interval):
+        rows = []
+        for event in events:
+            try:
+                rows.append(schemas.decode("deadletter", event.value))
+            except Exception as exc:  # a foreign producer's garbage: logged, not fatal
+                log.error("skipping unreadable dead letter at %s: %s", event.message.tp, exc)
+        await _insert_retrying("deadletter", rows)
+        for event in events:
+            await stream.ack(event)
 
 
 # -- query endpoint (embedded store only: chDB allows one process per directory) -----

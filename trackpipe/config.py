@@ -82,7 +82,7 @@ class Settings:
         return replace(settings, **clean)  # type: ignore[arg-type]
 
     def topic(self, name: str) -> str:
-        """Full topic name: raw, devices, positions, events, deadletter, status."""
+        """Full topic name: raw, devices, positions, events, deadletter."""
         return f"{self.topic_prefix}{name}"
 
     @property
@@ -105,5 +105,4 @@ TOPICS = {
     "positions": "delete",
     "events": "delete",
     "deadletter": "delete",
-    "status": "delete",
 }
