@@ -51,6 +51,7 @@ class EdgeStats:
     replies: int = 0
     deadletters: int = 0
     datagrams: int = 0
+    datagrams_dropped: int = 0  # refused while too many were unconfirmed (logged each time)
     closed: dict[str, int] = field(default_factory=dict)
 
     def count_close(self, reason: str) -> None:
@@ -469,7 +470,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
 
         if self._inflight >= self.settings.max_inflight * 8:
             log.warning("udp overload: %d datagrams unconfirmed; dropping one from %s:%s", self._inflight, *peer)
-            edge.stats.count_close("udp overload")
+            edge.stats.datagrams_dropped += 1
             return
         codec = registry.detect(data, "udp").codec
         if codec is None:

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from protocols import carscop
-from protocols.base import Context, DecodeError, Detection, Fix, FramingError, ProtocolError
+from protocols.base import Context, DecodeError, Detection, Fix, FramingError
 from tests import vectors
+from tests.protocols import common
 
 CODEC = carscop.CODEC
 SAMPLES = vectors.samples("carscop")
@@ -28,24 +29,6 @@ POSITION_BLOCK = b"061825A2934.0133N10627.2544E000.0040331309.6200000000L000000"
 
 def _ctx(**options: str) -> Context:
     return Context(options=options)
-
-
-def _frames(data: bytes, chunk: int | None = None) -> list[bytes]:
-    framer = CODEC.new_framer()
-    out = []
-    step = chunk or len(data) or 1
-    for start in range(0, len(data), step):
-        framer.feed(data[start : start + step])
-        while (frame := framer.next_frame()) is not None:
-            out.append(frame)
-    return out
-
-
-def _foreign_payload(record: dict) -> bytes:
-    try:
-        return vectors.payload(record)
-    except UnicodeEncodeError:  # a few text samples hold non-Latin-1 characters
-        return record["data"].encode("utf-8")
 
 
 # --- corpus --------------------------------------------------------------------------
@@ -79,20 +62,13 @@ def test_corpus_sample_framed(record: dict) -> None:
     """Traccar strips the `^` before its decoder; on the wire every frame ends with it."""
     vectors.require()
     wire = vectors.payload(record) + b"^"
-    assert _frames(b"\r\n" + wire + wire) == [wire, wire]
+    assert common.frames(CODEC, b"\r\n" + wire + wire) == [wire, wire]
     assert CODEC.split_datagram(wire) == [wire]
 
 
 def test_no_other_protocol_detected_as_carscop() -> None:
     vectors.require()
-    wrong = [
-        vectors.sample_id(r)
-        for r in vectors.samples()
-        if r["protocol"] != "carscop"
-        for transport in ("tcp", "udp")
-        if CODEC.detect(_foreign_payload(r), transport) is Detection.YES
-    ]
-    assert wrong == []
+    assert common.foreign_claims(CODEC, ("tcp", "udp")) == []
 
 
 # --- detection -----------------------------------------------------------------------
@@ -108,27 +84,17 @@ def test_detect_prefixes_and_neighbours() -> None:
 
 # --- framing -------------------------------------------------------------------------
 def test_capture_frames_byte_by_byte_as_at_once() -> None:
-    assert _frames(CAPTURE) == [HEARTBEAT, LIVE, BUFFERED_1, BUFFERED_2]
-    assert _frames(CAPTURE, chunk=1) == _frames(CAPTURE)
-    assert _frames(CAPTURE, chunk=7) == _frames(CAPTURE)
+    assert common.frames(CODEC, CAPTURE) == [HEARTBEAT, LIVE, BUFFERED_1, BUFFERED_2]
+    assert common.frames(CODEC, CAPTURE, chunk=1) == common.frames(CODEC, CAPTURE)
+    assert common.frames(CODEC, CAPTURE, chunk=7) == common.frames(CODEC, CAPTURE)
 
 
 def test_garbage_before_a_frame_is_reported_and_skipped() -> None:
-    framer = CODEC.new_framer()
-    framer.feed(b"GET / HTTP/1.1" + LIVE)
-    with pytest.raises(FramingError) as err:
-        framer.next_frame()
-    assert err.value.reason == "garbage" and not err.value.fatal
-    assert err.value.discarded == b"GET / HTTP/1.1"
-    assert framer.next_frame() == LIVE
+    common.garbage_is_skipped(CODEC, b"GET / HTTP/1.1", LIVE)
 
 
 def test_frame_without_terminator_is_fatal_past_max_frame() -> None:
-    framer = CODEC.new_framer()
-    framer.feed(b"*161101144927UD00" + b"0" * CODEC.max_frame)
-    with pytest.raises(FramingError) as err:
-        framer.next_frame()
-    assert err.value.fatal and err.value.reason == "frame too large"
+    common.oversized_is_fatal(CODEC, b"*161101144927UD00" + b"0" * CODEC.max_frame)
 
 
 def test_datagrams() -> None:
@@ -269,7 +235,7 @@ def test_device_round_trip() -> None:
     device = carscop.Device("CC8011400042499")
     frame = device.position(FIX)
     assert CODEC.detect(frame, "tcp") is Detection.YES
-    assert _frames(frame) == [frame]
+    assert common.frames(CODEC, frame) == [frame]
     decoded = CODEC.decode(frame, _ctx())
     (record,) = decoded.records
     assert decoded.kind == "position" and not record.archive
@@ -320,14 +286,7 @@ def test_device_rejects_what_it_cannot_express() -> None:
 
 # --- robustness ----------------------------------------------------------------------
 def _decode_or_protocol_error(data: bytes) -> None:
-    try:
-        CODEC.inspect(data, "tcp")
-    except ProtocolError:
-        pass
-    try:
-        CODEC.decode(data, _ctx())
-    except ProtocolError:
-        pass
+    common.decode_or_protocol_error(CODEC, data, _ctx())
 
 
 def test_truncations_and_random_bytes_raise_only_protocol_errors() -> None:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from protocols import gt06
-from protocols.base import ChecksumError, Context, Detection, Fix, FramingError, ProtocolError, Record
+from protocols.base import ChecksumError, Context, Detection, Fix, FramingError, ProtocolError
 from tests import vectors
+from tests.protocols import common
 
 CODEC = gt06.CODEC
 RECORDS = vectors.samples("gt06")
@@ -97,14 +98,6 @@ def _context(record: dict[str, Any]) -> Context:
     return Context(options={"model": model} if model else {})
 
 
-def _value(rec: Record, key: str) -> Any:
-    if key == "alarm":
-        return ",".join(rec.alarms) or None
-    if key in FIELDS:
-        return getattr(rec, FIELDS[key])
-    return rec.attributes.get(key)
-
-
 def _matches(key: str, got: Any, expected: Any) -> bool:
     if got is None:
         return False
@@ -125,17 +118,7 @@ def test_detects_own_sample(record: dict[str, Any]) -> None:
 
 def test_does_not_claim_other_protocols() -> None:
     vectors.require()
-    claimed = []
-    for record in vectors.samples():
-        if record["protocol"] == "gt06":
-            continue
-        try:
-            data = vectors.payload(record)
-        except UnicodeEncodeError:  # two wialon samples hold Cyrillic text
-            data = record["data"].encode()
-        if CODEC.detect(data, "tcp") is Detection.YES:
-            claimed.append(vectors.sample_id(record))
-    assert claimed == []
+    assert common.foreign_claims(CODEC, ("tcp",)) == []
 
 
 @pytest.mark.parametrize("record", _params(DECODE_XFAIL))
@@ -163,8 +146,8 @@ def test_corpus(record: dict[str, Any]) -> None:
             assert first.longitude == pytest.approx(expected["lon"], abs=1e-5)
     elif kind == "verifyAttribute":
         key = expected["key"]
-        assert any(_matches(key, _value(rec, key), expected["value"]) for rec in records), [
-            (_value(rec, key), rec) for rec in records
+        assert any(_matches(key, common.attribute(rec, key, FIELDS), expected["value"]) for rec in records), [
+            (common.attribute(rec, key, FIELDS), rec) for rec in records
         ]
 
 
@@ -371,11 +354,7 @@ def test_trailing_header_byte_is_kept() -> None:
 
 
 def test_oversized_frame_is_fatal() -> None:
-    framer = CODEC.new_framer()
-    framer.feed(b"\x79\x79\xff\xff\x70")
-    with pytest.raises(FramingError) as err:
-        framer.next_frame()
-    assert err.value.fatal and err.value.reason == "frame too large"
+    common.oversized_is_fatal(CODEC, b"\x79\x79\xff\xff\x70")
 
 
 def test_legacy_frame_without_end_is_fatal_past_max_frame() -> None:
@@ -453,11 +432,7 @@ def test_device_alarm_round_trip(alarm: str) -> None:
 
 
 def _survives(data: bytes) -> None:
-    for call in (lambda: CODEC.inspect(data, "tcp"), lambda: CODEC.decode(data, Context())):
-        try:
-            call()
-        except ProtocolError:
-            pass
+    common.decode_or_protocol_error(CODEC, data, Context())
     CODEC.detect(data, "tcp")
 
 

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from protocols import h02
-from protocols.base import Context, DecodeError, Detection, Fix, FramingError, ProtocolError, Record
+from protocols.base import Context, DecodeError, Detection, Fix, FramingError, Record
 from tests import vectors
+from tests.protocols import common
 
 CODEC = h02.CODEC
 SAMPLES = vectors.samples("h02")
@@ -39,32 +40,6 @@ def _ctx() -> Context:
     return Context()
 
 
-def _frames(data: bytes, chunk: int | None = None) -> list[bytes]:
-    framer = CODEC.new_framer()
-    out = []
-    step = chunk or len(data) or 1
-    for start in range(0, len(data), step):
-        framer.feed(data[start : start + step])
-        while (frame := framer.next_frame()) is not None:
-            out.append(frame)
-    return out
-
-
-def _foreign_payload(record: dict) -> bytes:
-    try:
-        return vectors.payload(record)
-    except UnicodeEncodeError:  # a few text samples hold non-Latin-1 characters
-        return record["data"].encode("utf-8")
-
-
-def _attribute(record: Record, key: str) -> object:
-    if key == "alarm":
-        return ",".join(record.alarms) or None
-    if key in NORMALIZED:
-        return getattr(record, NORMALIZED[key])
-    return record.attributes.get(key)
-
-
 def _matches(actual: object, expected: object) -> bool:
     if isinstance(expected, bool) or isinstance(actual, bool):
         return actual == expected
@@ -87,7 +62,7 @@ def test_corpus_frame(record: dict) -> None:
     """Traccar's H02FrameDecoder returns the frame bytes unchanged (CR/LF after `#` dropped)."""
     vectors.require()
     data = vectors.payload(record)
-    assert _frames(data)[0] == vectors.expected_frame(record)
+    assert common.frames(CODEC, data)[0] == vectors.expected_frame(record)
     assert CODEC.detect(data, "tcp") is Detection.YES
     assert CODEC.split_datagram(data)[0] == vectors.expected_frame(record)
 
@@ -115,21 +90,15 @@ def test_corpus_sample(record: dict) -> None:
             assert first.latitude == pytest.approx(expected["lat"], abs=1e-5)
             assert first.longitude == pytest.approx(expected["lon"], abs=1e-5)
     elif record["kind"] == "verifyAttribute":
-        assert any(_matches(_attribute(r, expected["key"]), expected["value"]) for r in decoded.records)
+        key = expected["key"]
+        assert any(_matches(common.attribute(r, key, NORMALIZED), expected["value"]) for r in decoded.records)
     elif record["kind"] == "verifyAttributes":
         assert decoded.records
 
 
 def test_no_other_protocol_detected_as_h02() -> None:
     vectors.require()
-    wrong = [
-        vectors.sample_id(r)
-        for r in vectors.samples()
-        if r["protocol"] != "h02"
-        for transport in ("tcp", "udp")
-        if CODEC.detect(_foreign_payload(r), transport) is Detection.YES
-    ]
-    assert wrong == []
+    assert common.foreign_claims(CODEC, ("tcp", "udp")) == []
 
 
 # --- detection -----------------------------------------------------------------------
@@ -165,14 +134,14 @@ def test_detect_rejects(head: bytes) -> None:
 def test_text_and_binary_interleaved() -> None:
     stream = V1 + b"\r\n" + BINARY + HTBT + b"\n" + BINARY + NBR + b"\r\n"
     expected = [V1, BINARY, HTBT, BINARY, NBR]
-    assert _frames(stream) == expected
-    assert _frames(stream, chunk=1) == expected
-    assert _frames(stream, chunk=5) == expected
+    assert common.frames(CODEC, stream) == expected
+    assert common.frames(CODEC, stream, chunk=1) == expected
+    assert common.frames(CODEC, stream, chunk=5) == expected
 
 
 def test_long_binary_frames_latch_the_connection() -> None:
     stream = BINARY_45 + BINARY_45 + V1 + BINARY_45
-    assert _frames(stream) == [BINARY_45, BINARY_45, V1, BINARY_45]
+    assert common.frames(CODEC, stream) == [BINARY_45, BINARY_45, V1, BINARY_45]
     framer = CODEC.new_framer()
     framer.feed(BINARY_45 + BINARY_45[:20])
     assert framer.next_frame() == BINARY_45
@@ -184,21 +153,11 @@ def test_long_binary_frames_latch_the_connection() -> None:
 
 
 def test_garbage_before_a_frame_is_reported_and_skipped() -> None:
-    framer = CODEC.new_framer()
-    framer.feed(b"\x00\xffjunk" + V1)
-    with pytest.raises(FramingError) as err:
-        framer.next_frame()
-    assert err.value.reason == "garbage" and not err.value.fatal
-    assert err.value.discarded == b"\x00\xffjunk"
-    assert framer.next_frame() == V1
+    common.garbage_is_skipped(CODEC, b"\x00\xffjunk", V1)
 
 
 def test_text_without_hash_is_fatal_past_max_frame() -> None:
-    framer = CODEC.new_framer()
-    framer.feed(b"*HQ,2705171109,V1," + b"0" * CODEC.max_frame)
-    with pytest.raises(FramingError) as err:
-        framer.next_frame()
-    assert err.value.fatal and err.value.reason == "frame too large"
+    common.oversized_is_fatal(CODEC, b"*HQ,2705171109,V1," + b"0" * CODEC.max_frame)
 
 
 def test_datagrams() -> None:
@@ -384,7 +343,7 @@ def test_device_round_trip() -> None:
     device = h02.Device("4106011660")
     frame = device.position(FIX)
     assert CODEC.detect(frame, "tcp") is Detection.YES
-    assert _frames(frame + b"\r\n") == [frame]
+    assert common.frames(CODEC, frame + b"\r\n") == [frame]
     decoded = CODEC.decode(frame, _ctx())
     (record,) = decoded.records
     assert (decoded.kind, decoded.device_id) == ("position", "4106011660")
@@ -423,11 +382,7 @@ def test_device_rejects_what_it_cannot_express() -> None:
 
 # --- robustness ----------------------------------------------------------------------
 def _decode_or_protocol_error(data: bytes) -> None:
-    for step in (lambda: CODEC.inspect(data, "tcp"), lambda: CODEC.decode(data, _ctx())):
-        try:
-            step()
-        except ProtocolError:
-            pass
+    common.decode_or_protocol_error(CODEC, data, _ctx())
 
 
 def test_truncations_and_random_bytes_raise_only_protocol_errors() -> None:

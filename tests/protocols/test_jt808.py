@@ -18,10 +18,10 @@ from protocols.base import (
     Detection,
     Fix,
     FramingError,
-    ProtocolError,
     Record,
 )
 from tests import vectors
+from tests.protocols import common
 
 CODEC = jt808.CODEC
 SAMPLES = vectors.samples("jt808")
@@ -210,16 +210,7 @@ def test_detect_own_samples(record: dict[str, Any]) -> None:
 
 def test_detect_rejects_other_protocols() -> None:
     vectors.require()
-    claimed = [vectors.sample_id(r) for r in vectors.samples() if r["protocol"] != "jt808" and _claims(r)]
-    assert claimed == []
-
-
-def _claims(record: dict[str, Any]) -> bool:
-    try:
-        data = vectors.payload(record)
-    except UnicodeEncodeError:  # a few text samples are not latin-1 (vectors.payload limitation)
-        data = record["data"].encode()
-    return CODEC.detect(data, "tcp") is Detection.YES
+    assert common.foreign_claims(CODEC, ("tcp",)) == []
 
 
 def test_detect_navtelecom_flex_and_prefixes() -> None:
@@ -342,11 +333,7 @@ def test_bad_checksum() -> None:
 
 
 def test_oversized_frame_is_fatal() -> None:
-    framer = CODEC.new_framer()
-    framer.feed(b"\x7e\x02\x00" + b"\x00" * CODEC.max_frame)
-    with pytest.raises(FramingError) as err:
-        framer.next_frame()
-    assert err.value.fatal and err.value.reason == "frame too large"
+    common.oversized_is_fatal(CODEC, b"\x7e\x02\x00" + b"\x00" * CODEC.max_frame)
 
 
 def test_framing_byte_by_byte_and_garbage() -> None:
@@ -420,11 +407,7 @@ def test_device_alarms(alarm: str) -> None:
 
 def _survives(data: bytes) -> None:
     CODEC.detect(data, "tcp")
-    for call in (lambda: CODEC.inspect(data, "tcp"), lambda: decode(data)):
-        try:
-            call()
-        except ProtocolError:
-            pass
+    common.decode_or_protocol_error(CODEC, data, Context())
 
 
 def test_random_bytes() -> None:

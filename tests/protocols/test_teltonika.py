@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 import struct
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from protocols.base import (
 )
 from protocols.teltonika import CODEC, DEVICE_ALARMS, Device, crc16
 from tests import vectors
+from tests.protocols import common
 
 SAMPLES = vectors.samples("teltonika")
 TCP = Context(transport="tcp")
@@ -177,17 +177,13 @@ def test_detects_own_samples(record: dict) -> None:
 
 def test_foreign_samples_are_not_detected() -> None:
     vectors.require()
-    for record in vectors.samples():
-        if record["protocol"] == "teltonika":
-            continue
-        try:
-            data = vectors.payload(record)
-        except UnicodeEncodeError:  # a text sample outside latin-1 (vectors.payload limit)
-            data = record["data"].encode("utf-8")
-        for transport in ("tcp", "udp"):
-            verdict = CODEC.detect(data, transport)
-            assert verdict is not Detection.YES, vectors.sample_id(record)
-            assert verdict is not Detection.MORE or len(data) < 9, vectors.sample_id(record)
+    assert common.foreign_claims(CODEC, ("tcp", "udp")) == []
+    undecided = [
+        (sample, transport)
+        for sample, data, transport, verdict in common.foreign_verdicts(CODEC, ("tcp", "udp"))
+        if verdict is Detection.MORE and len(data) >= 9
+    ]
+    assert undecided == []
 
 
 # --- public wiki examples -------------------------------------------------------------
@@ -352,12 +348,7 @@ def test_framer_whole_and_byte_by_byte() -> None:
 
 
 def test_framer_skips_garbage() -> None:
-    framer = CODEC.new_framer()
-    framer.feed(b"GET /" + LOGIN)
-    with pytest.raises(FramingError) as err:
-        framer.next_frame()
-    assert (err.value.reason, err.value.discarded, err.value.fatal) == ("garbage", b"GET /", False)
-    assert framer.next_frame() == LOGIN
+    common.garbage_is_skipped(CODEC, b"GET /", LOGIN)
 
 
 def test_framer_drops_hostile_garbage_in_linear_steps() -> None:
@@ -376,11 +367,7 @@ def test_framer_drops_hostile_garbage_in_linear_steps() -> None:
 
 
 def test_framer_rejects_oversized() -> None:
-    framer = CODEC.new_framer()
-    framer.feed(b"\x00\x00\x00\x00" + struct.pack(">I", CODEC.max_frame))
-    with pytest.raises(FramingError) as err:
-        framer.next_frame()
-    assert err.value.fatal and err.value.reason == "frame too large"
+    common.oversized_is_fatal(CODEC, b"\x00\x00\x00\x00" + struct.pack(">I", CODEC.max_frame))
 
 
 # --- device ---------------------------------------------------------------------------
@@ -445,10 +432,7 @@ def _survives(data: bytes) -> None:
     """detect never raises; inspect and decode raise nothing but ProtocolError."""
     for transport, ctx in (("tcp", TCP), ("udp", UDP)):
         CODEC.detect(data, transport)
-        with contextlib.suppress(ProtocolError):
-            CODEC.inspect(data, transport)
-        with contextlib.suppress(ProtocolError):
-            CODEC.decode(data, ctx)
+        common.decode_or_protocol_error(CODEC, data, ctx, transport)
 
 
 def test_random_bytes() -> None:
