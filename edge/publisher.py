@@ -31,10 +31,6 @@ class Publisher:
         self._starter: asyncio.Task[None] | None = None
         self._stopping = False
 
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
     async def start(self, wait: bool = False) -> None:
         """Connect in the background (retrying while Kafka is down)."""
         self._starter = asyncio.create_task(self._connect_forever(), name="kafka-connect")

@@ -81,12 +81,19 @@ def process(
         "connection_id": raw["connection_id"],
     }
     status_src: dict[str, Any] = {}
+    identities: dict[str, dict[str, Any]] = {}  # one registry lookup per device per frame
+
+    def identity(device_id: str) -> dict[str, Any]:
+        if device_id not in identities:
+            identities[device_id] = _identity(lookup(device_id))
+        return identities[device_id]
+
     for rec in decoded.records:
         device_id = rec.device_id or frame_device
         if not device_id:
             out.deadletters.append(deadletter(raw, "unidentified", f"{decoded.kind} frame with no known device id"))
             continue
-        identity = _identity(lookup(device_id))
+        who = identity(device_id)
         for key in ("battery_level", "power", "ignition"):
             value = getattr(rec, key)
             if value is not None:
@@ -104,7 +111,7 @@ def process(
                 attributes["timeSource"] = "server"
             out.positions.append(
                 base
-                | identity
+                | who
                 | {
                     "device_id": device_id,
                     "fix_time": when,
@@ -127,7 +134,7 @@ def process(
             )
         for alarm in rec.alarms:
             out.events.append(
-                identity
+                who
                 | {
                     "device_id": device_id,
                     "protocol": codec.name,
@@ -142,7 +149,7 @@ def process(
                 }
             )
     if frame_device:
-        out.status = _identity(lookup(frame_device)) | {
+        out.status = identity(frame_device) | {
             "device_id": frame_device,
             "protocol": codec.name,
             "last_seen": received,

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 from .broker import ensure_topics, start_embedded
 from .config import Settings
@@ -156,7 +155,3 @@ class Supervisor:
                 log.info("%s stopped (status %s)", name, code)
         for stale in ("edge.json", "worker.json", "broker.json"):
             (self.settings.run_dir / stale).unlink(missing_ok=True)
-
-
-def main() -> None:  # pragma: no cover - convenience for `python -m trackpipe.supervisor`
-    Supervisor(Settings.from_env(data_dir=Path(os.environ.get("TRACKPIPE_DATA_DIR", "var")))).run()

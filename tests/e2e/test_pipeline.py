@@ -17,6 +17,7 @@ import pytest
 
 from protocols import carscop, gt06, registry
 from protocols.base import Context, Fix
+from trackpipe.config import Settings
 from trackpipe.simulate import simulate, track
 
 from .conftest import Pipeline, start_pipeline, stop_pipeline
@@ -316,7 +317,7 @@ def test_reply_only_after_kafka_confirmed(pipeline: Pipeline) -> None:
     login = device.login()[0]
 
     async def login_reply(bootstrap: str) -> bytes | None:
-        settings = pipeline.settings.__class__.from_env(host="127.0.0.1", port=0, data_dir=pipeline.data_dir)
+        settings = Settings.from_env(host="127.0.0.1", port=0, data_dir=pipeline.data_dir)
         publisher = Publisher(bootstrap, timeout=2.0)
         edge = Edge(settings, publisher)
         await publisher.start()
@@ -367,7 +368,7 @@ def test_idle_connection_closed_and_partial_frame_dead_lettered(pipeline: Pipeli
 
     async def scenario() -> tuple[float, Any]:
         settings = dataclasses.replace(
-            pipeline.settings.__class__.from_env(host="127.0.0.1", port=0, data_dir=pipeline.data_dir),
+            Settings.from_env(host="127.0.0.1", port=0, data_dir=pipeline.data_dir),
             idle_timeout=1.0,
         )
         publisher = Publisher(pipeline.bootstrap(), timeout=5.0)
