@@ -26,9 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import schemas
-from protocols import registry
-from protocols.base import Codec, FrameInfo, Framer, FramingError, ProtocolError
+from trackpipe.protocols import registry
+from trackpipe.protocols.base import Codec, FrameInfo, Framer, FramingError, ProtocolError
+
+from trackpipe import schemas
 from trackpipe.config import Settings
 
 from .publisher import KafkaUnavailable, Publisher

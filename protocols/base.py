@@ -3,7 +3,7 @@
 Nothing here touches a socket, Kafka or the clock.  The edge uses `detect`, a
 `Framer` (TCP) or `split_datagram` (UDP) and `inspect` (device id + reply); the
 stream workers use `decode`.  A protocol module subclasses `Codec` once and the
-registry (`protocols.registry`) orders detection across them.
+registry (`trackpipe.protocols.registry`) orders detection across them.
 """
 
 from __future__ import annotations

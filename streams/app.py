@@ -30,8 +30,7 @@ import faust
 import orjson
 from aiohttp import web
 
-import schemas
-from trackpipe import kafka_compat, store
+from trackpipe import kafka_compat, schemas, store
 from trackpipe.config import Settings
 
 from .process import deadletter, process

@@ -1,6 +1,6 @@
 """The decode step as a pure function: one `tracker.raw` record in; the positions,
 events, dead letters and status it yields out.  No Kafka, no Faust, no clock —
-the agents in `streams.app` are thin loops around `process`."""
+the agents in `trackpipe.streams.app` are thin loops around `process`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from protocols import registry
-from protocols.base import Context, ProtocolError, Record
+from trackpipe.protocols import registry
+from trackpipe.protocols.base import Context, ProtocolError, Record
 
 #: device registry lookup: device id -> {"name": ..., "account": ...} or None
 Lookup = Callable[[str], Mapping[str, Any] | None]

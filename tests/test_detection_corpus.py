@@ -8,9 +8,8 @@ registry's order never hands a sample to the wrong protocol, and no sample of th
 from __future__ import annotations
 
 import pytest
-
-from protocols import registry
-from protocols.base import Detection
+from trackpipe.protocols import registry
+from trackpipe.protocols.base import Detection
 
 from . import vectors
 

@@ -25,11 +25,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from protocols import carscop, gt06
 from trackpipe.broker import ensure_topics, free_port, start_embedded, wait_port
 from trackpipe.config import Settings
 from trackpipe.launcher import Pipeline, start_pipeline, stop_pipeline
 from trackpipe.procs import child_preexec, stop
+from trackpipe.protocols import carscop, gt06
 from trackpipe.simulate import track
 
 
@@ -197,7 +197,7 @@ def worker_throughput(pipeline: Pipeline, frames: int) -> None:
     """Raw frames put straight on tracker.raw; time until every one is a ClickHouse row."""
     from aiokafka import AIOKafkaProducer
 
-    import schemas
+    from trackpipe import schemas
 
     devices = 100
     print(

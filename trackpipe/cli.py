@@ -69,8 +69,8 @@ def cmd_edge(args: argparse.Namespace) -> int:
 
 
 async def _edge_main(settings: Settings) -> None:
-    from edge.publisher import Publisher
-    from edge.server import Edge
+    from trackpipe.edge.publisher import Publisher
+    from trackpipe.edge.server import Edge
 
     publisher = Publisher(settings.kafka_bootstrap, settings.publish_timeout)
     edge = Edge(settings, publisher)
@@ -103,7 +103,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.kafka_bootstrap:
         raise CliError("KAFKA_BOOTSTRAP_SERVERS is not set (`trackpipe run` sets it)")
     os.environ["TRACKPIPE_DATA_DIR"] = str(settings.data_dir)
-    from streams.app import app
+    from trackpipe.streams.app import app
 
     sys.argv = ["trackpipe-worker", "worker", "--without-web", "-l", settings.log_level]
     app.main()
@@ -215,7 +215,7 @@ def kafka_bootstrap(settings: Settings) -> str:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    import schemas
+    from trackpipe import schemas
 
     settings = _settings(args)
     bootstrap = kafka_bootstrap(settings)

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from protocols.base import Codec, DeviceSession, Fix
+from trackpipe.protocols.base import Codec, DeviceSession, Fix
 
 REPLY_TIMEOUT = 10.0
 ALARMS = ("sos", "powerCut", "lowBattery", "vibration", "overspeed")
@@ -76,7 +76,7 @@ def device_id(protocol: str, index: int) -> str:
 def load(protocol: str) -> tuple[Codec, type[DeviceSession], tuple[str, ...]]:
     """The protocol's codec, its device side, and the alarms that device can raise."""
     try:
-        module = importlib.import_module(f"protocols.{protocol}")
+        module = importlib.import_module(f"trackpipe.protocols.{protocol}")
     except ModuleNotFoundError:
         raise SimulationError(f"unknown protocol {protocol!r} (carscop, gt06, jt808, h02, teltonika)") from None
     return module.CODEC, module.Device, _expressible(module.Device, protocol)

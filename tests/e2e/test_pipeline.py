@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from trackpipe.protocols import carscop, gt06, registry
+from trackpipe.protocols.base import Context, Fix
 
-from protocols import carscop, gt06, registry
-from protocols.base import Context, Fix
 from trackpipe.config import Settings
 from trackpipe.simulate import simulate, track
 
@@ -308,9 +308,9 @@ def test_query_cli_json_lines(pipeline: Pipeline) -> None:
 def test_reply_only_after_kafka_confirmed(pipeline: Pipeline) -> None:
     """An edge whose Kafka is down never acks; with Kafka up the acked frame is already in the topic."""
     from aiokafka import AIOKafkaConsumer
+    from trackpipe.edge.publisher import Publisher
+    from trackpipe.edge.server import Edge
 
-    from edge.publisher import Publisher
-    from edge.server import Edge
     from trackpipe.broker import free_port
 
     device = gt06.Device("359000000000789", "tcp")
@@ -344,7 +344,7 @@ def test_reply_only_after_kafka_confirmed(pipeline: Pipeline) -> None:
         )
         await consumer.start()
         try:
-            import schemas
+            from trackpipe import schemas
 
             batches = await consumer.getmany(timeout_ms=5000, max_records=100000)
             return any(
@@ -361,8 +361,8 @@ def test_reply_only_after_kafka_confirmed(pipeline: Pipeline) -> None:
 def test_idle_connection_closed_and_partial_frame_dead_lettered(pipeline: Pipeline) -> None:
     import dataclasses
 
-    from edge.publisher import Publisher
-    from edge.server import Edge
+    from trackpipe.edge.publisher import Publisher
+    from trackpipe.edge.server import Edge
 
     device = carscop.Device("CS0000000888001", "tcp")
 

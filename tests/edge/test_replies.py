@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from edge.server import Edge
-from protocols import gt06
+from trackpipe.edge.server import Edge
+from trackpipe.protocols import gt06
+
 from trackpipe.config import Settings
 
 NOW = datetime(2026, 11, 24, 13, 14, 15, tzinfo=UTC)

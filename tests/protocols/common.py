@@ -6,8 +6,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pytest
+from trackpipe.protocols.base import Codec, Context, Detection, FramingError, ProtocolError, Record
 
-from protocols.base import Codec, Context, Detection, FramingError, ProtocolError, Record
 from tests import vectors
 
 

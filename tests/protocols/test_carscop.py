@@ -6,9 +6,9 @@ import random
 from datetime import UTC, datetime
 
 import pytest
+from trackpipe.protocols import carscop
+from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError
 
-from protocols import carscop
-from protocols.base import Context, DecodeError, Detection, Fix, FramingError
 from tests import vectors
 from tests.protocols import common
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from trackpipe.protocols import gt06
+from trackpipe.protocols.base import ChecksumError, Context, Detection, Fix, FramingError, ProtocolError
 
-from protocols import gt06
-from protocols.base import ChecksumError, Context, Detection, Fix, FramingError, ProtocolError
 from tests import vectors
 from tests.protocols import common
 

@@ -6,9 +6,9 @@ import random
 from datetime import UTC, datetime
 
 import pytest
+from trackpipe.protocols import h02
+from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError, Record
 
-from protocols import h02
-from protocols.base import Context, DecodeError, Detection, Fix, FramingError, Record
 from tests import vectors
 from tests.protocols import common
 

@@ -9,9 +9,8 @@ from operator import xor
 from typing import Any
 
 import pytest
-
-from protocols import jt808
-from protocols.base import (
+from trackpipe.protocols import jt808
+from trackpipe.protocols.base import (
     ChecksumError,
     Context,
     DecodeError,
@@ -20,6 +19,7 @@ from protocols.base import (
     FramingError,
     Record,
 )
+
 from tests import vectors
 from tests.protocols import common
 

@@ -7,8 +7,7 @@ import struct
 from datetime import UTC, datetime
 
 import pytest
-
-from protocols.base import (
+from trackpipe.protocols.base import (
     ChecksumError,
     Context,
     DecodeError,
@@ -17,7 +16,8 @@ from protocols.base import (
     FramingError,
     ProtocolError,
 )
-from protocols.teltonika import CODEC, DEVICE_ALARMS, Device, crc16
+from trackpipe.protocols.teltonika import CODEC, DEVICE_ALARMS, Device, crc16
+
 from tests import vectors
 from tests.protocols import common
 

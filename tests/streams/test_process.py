@@ -1,15 +1,15 @@
-"""The decode/enrich step (`streams.process.process`) on real protocol frames."""
+"""The decode/enrich step (`trackpipe.streams.process.process`) on real protocol frames."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import schemas
-from protocols import jt808
-from protocols.base import Fix
-from streams.process import process
-from trackpipe import store
+from trackpipe.protocols import jt808
+from trackpipe.protocols.base import Fix
+from trackpipe.streams.process import process
+
+from trackpipe import schemas, store
 
 RECEIVED = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 REGISTRY = {"CC8011400042499": {"name": "Truck 7", "account": "acme"}}
