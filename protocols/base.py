@@ -155,12 +155,26 @@ class Framer(ABC):
 
 
 class Codec(ABC):
-    """One tracker protocol.  Instances are stateless and shared."""
+    """One tracker protocol.  Instances are stateless and shared.
+
+    A module defines ``CODEC = MyCodec()`` and the registry finds it: `first_bytes`
+    indexes it for detection (only codecs listed under a connection's first byte are
+    asked), `priority` orders codecs sharing a first byte (lower first: the more
+    specific signature), `aliases` are other corpus/Traccar names of the same wire
+    format, `replies` says whether a device waits for answers, and `decoder_args`
+    names Traccar's positional decoder arguments as option keys (None: ignored).
+    """
 
     name: ClassVar[str]
     transports: ClassVar[frozenset[str]] = frozenset({"tcp", "udp"})
     #: the largest legitimate frame; bigger ones are rejected as hostile
     max_frame: ClassVar[int] = 4096
+    #: every byte a first frame of this protocol can start with
+    first_bytes: ClassVar[bytes] = b""
+    priority: ClassVar[int] = 50
+    aliases: ClassVar[tuple[str, ...]] = ()
+    replies: ClassVar[bool] = False
+    decoder_args: ClassVar[tuple[str | None, ...]] = ()
 
     @abstractmethod
     def detect(self, head: bytes, transport: str) -> Detection:

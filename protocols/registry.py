@@ -1,20 +1,44 @@
-"""Ordered protocol detection over the first bytes of a connection or datagram.
+"""Protocol detection over the first bytes of a connection or datagram.
 
-Most specific signatures first (PROTOCOLS.md section 4): Teltonika's 17-byte IMEI
-login, the `78 78`/`79 79` GT06 family, `7E` JT808, then the `*` text protocols
-(Carscop's `*` + 12 digits + `U` before H02's `*XX,`).
+Every module of this package that defines ``CODEC`` is a protocol: the registry imports
+them all (no hand-kept list) and indexes each codec under the bytes its first frame can
+start with (`Codec.first_bytes`), so detection asks only the few codecs filed under the
+first byte, whatever the number of protocols.  Codecs sharing a first byte are asked in
+`Codec.priority` order (the more specific signature first, PROTOCOLS.md sections 4 and
+7d); the first YES wins.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from . import carscop, gt06, h02, jt808, teltonika
 from .base import Codec, Detection
 
-CODECS: tuple[Codec, ...] = (teltonika.CODEC, gt06.CODEC, jt808.CODEC, carscop.CODEC, h02.CODEC)
+#: modules of this package that are not protocols
+_NOT_PROTOCOLS = frozenset({"base", "registry", "kit", "devices", "known"})
+
+
+def _discover() -> tuple[Codec, ...]:
+    found = []
+    for info in pkgutil.iter_modules(importlib.import_module(__package__).__path__):
+        if info.name in _NOT_PROTOCOLS or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__package__}.{info.name}")
+        codec = getattr(module, "CODEC", None)
+        if isinstance(codec, Codec):
+            found.append(codec)
+    return tuple(sorted(found, key=lambda c: (c.priority, c.name)))
+
+
+CODECS: tuple[Codec, ...] = _discover()
 BY_NAME: dict[str, Codec] = {c.name: c for c in CODECS}
+ALIASES: dict[str, Codec] = {alias: c for c in CODECS for alias in c.aliases}
+_BY_FIRST: dict[int, tuple[Codec, ...]] = {
+    byte: tuple(c for c in CODECS if byte in c.first_bytes) for byte in range(256)
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +51,18 @@ class Verdict:
         return self.codec is None and not self.more
 
 
-def detect(head: bytes, transport: str, codecs: Iterable[Codec] = CODECS) -> Verdict:
+def candidates(head: bytes) -> tuple[Codec, ...]:
+    """The codecs filed under the first byte (all of them for an empty head)."""
+    return _BY_FIRST[head[0]] if head else CODECS
+
+
+def detect(head: bytes, transport: str, codecs: Iterable[Codec] | None = None) -> Verdict:
     """First YES wins; otherwise MORE if any codec could still match; otherwise unknown.
     For UDP a datagram is complete, so MORE means unknown."""
+    if not head:
+        return Verdict(None, transport == "tcp")
     more = False
-    for codec in codecs:
+    for codec in candidates(head) if codecs is None else codecs:
         if transport not in codec.transports:
             continue
         verdict = codec.detect(head, transport)
@@ -43,4 +74,12 @@ def detect(head: bytes, transport: str, codecs: Iterable[Codec] = CODECS) -> Ver
 
 
 def get(name: str) -> Codec:
-    return BY_NAME[name]
+    """A codec by its name or one of its aliases (KeyError otherwise)."""
+    codec = BY_NAME.get(name) or ALIASES.get(name)
+    if codec is None:
+        raise KeyError(name)
+    return codec
+
+
+def supported(name: str) -> bool:
+    return name in BY_NAME or name in ALIASES

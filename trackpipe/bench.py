@@ -29,7 +29,9 @@ from trackpipe.broker import ensure_topics, free_port, start_embedded, wait_port
 from trackpipe.config import Settings
 from trackpipe.launcher import Pipeline, start_pipeline, stop_pipeline
 from trackpipe.procs import child_preexec, stop
-from trackpipe.protocols import carscop, gt06
+from trackpipe.protocols import gt06
+from trackpipe.protocols.devices import carscop as carscop_device
+from trackpipe.protocols.devices import gt06 as gt06_device
 from trackpipe.simulate import track
 
 
@@ -55,7 +57,7 @@ async def _bare_server(port: int) -> None:
 
 # -- load ----------------------------------------------------------------------------------
 async def _device(port: int, index: int, frames: int) -> int:
-    dev = gt06.Device(f"35{index:013d}", "tcp")
+    dev = gt06_device.Device(f"35{index:013d}", "tcp")
     base = datetime.now(UTC).replace(microsecond=0)
     burst = [dev.position(track(index, k, base + timedelta(seconds=k))) for k in range(frames)]
     replies = [gt06.CODEC.inspect(f, "tcp").reply or b"" for f in burst]
@@ -149,7 +151,7 @@ def latency(pipeline: Pipeline, points: int, devices: int) -> None:
     async def send() -> None:
         conns = []
         for d in range(devices):
-            dev = carscop.Device(f"BN{d:013d}", "tcp")
+            dev = carscop_device.Device(f"BN{d:013d}", "tcp")
             _, writer = await asyncio.open_connection(pipeline.host, pipeline.port)
             for frame in dev.login():
                 writer.write(frame)
@@ -208,7 +210,7 @@ def worker_throughput(pipeline: Pipeline, frames: int) -> None:
     now = datetime.now(UTC)
     records = []
     for k in range(frames):
-        dev = carscop.Device(f"WT{k % devices:013d}", "tcp")
+        dev = carscop_device.Device(f"WT{k % devices:013d}", "tcp")
         frame = dev.position(track(k % devices, k, base + timedelta(seconds=k // devices)))
         raw = {
             "frame": frame,

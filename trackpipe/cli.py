@@ -7,6 +7,8 @@ trackpipe query      SQL against the pipeline's store
 trackpipe devices    the device registry
 trackpipe simulate   simulated trackers speaking real protocols
 trackpipe topics     create the topics on a Kafka cluster
+trackpipe protocols  the supported protocols, one per line
+trackpipe conformance FILE.jsonl   replay captured traffic as the edge and worker would
 """
 
 from __future__ import annotations
@@ -279,6 +281,36 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 # -- main --------------------------------------------------------------------------------
 
 
+# -- protocols / conformance -------------------------------------------------------------
+
+
+def cmd_protocols(args: argparse.Namespace) -> int:
+    from trackpipe.protocols import registry
+
+    for codec in sorted(registry.CODECS, key=lambda c: c.name):
+        transports = ",".join(sorted(codec.transports))
+        aliases = ",".join(codec.aliases) or "-"
+        replies = "replies" if codec.replies else "no-replies"
+        print(f"{codec.name}\t{transports}\taliases={aliases}\t{replies}")
+    return 0
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import conformance
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    try:
+        lines = conformance.run(path, args.protocol, Path(args.json) if args.json else None, args.all, args.failures)
+    except (ValueError, OSError) as exc:
+        raise CliError(str(exc)) from None
+    print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trackpipe", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -325,8 +357,19 @@ def build_parser() -> argparse.ArgumentParser:
     common(rm)
     p.set_defaults(func=cmd_devices)
 
+    p = sub.add_parser("protocols", help="the supported protocols: name, transports, aliases, replies")
+    p.set_defaults(func=cmd_protocols)
+
+    p = sub.add_parser("conformance", help="replay captured device traffic (corpus JSONL) as the pipeline would")
+    p.add_argument("file", help="JSON lines: protocol, kind, encoding, data, expected, decoder_config ...")
+    p.add_argument("--protocol", help="skip detection: replay every record as this protocol")
+    p.add_argument("--json", metavar="OUT", help="write one JSON object per input record to OUT")
+    p.add_argument("--all", action="store_true", help="also list protocols we do not support")
+    p.add_argument("--failures", action="store_true", help="one line per record that is not right, and why")
+    p.set_defaults(func=cmd_conformance)
+
     p = sub.add_parser("simulate", help="simulated trackers speaking a real protocol")
-    p.add_argument("--protocol", required=True, help="carscop | gt06 | jt808 | h02 | teltonika")
+    p.add_argument("--protocol", required=True, help="a protocol with a device side (see `trackpipe protocols`)")
     p.add_argument("--devices", type=int, default=1)
     p.add_argument("--rate", type=float, default=1.0, help="live points per second per device")
     p.add_argument("--transport", choices=("tcp", "udp"), default="tcp")

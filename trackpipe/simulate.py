@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import importlib
 import math
+import pkgutil
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from trackpipe.protocols import registry
 from trackpipe.protocols.base import Codec, DeviceSession, Fix
 
 REPLY_TIMEOUT = 10.0
@@ -76,10 +78,22 @@ def device_id(protocol: str, index: int) -> str:
 def load(protocol: str) -> tuple[Codec, type[DeviceSession], tuple[str, ...]]:
     """The protocol's codec, its device side, and the alarms that device can raise."""
     try:
-        module = importlib.import_module(f"trackpipe.protocols.{protocol}")
+        codec = registry.get(protocol)
+    except KeyError:
+        raise SimulationError(f"unknown protocol {protocol!r} (see `trackpipe protocols`)") from None
+    try:
+        device = importlib.import_module(f"trackpipe.protocols.devices.{codec.name}").Device
     except ModuleNotFoundError:
-        raise SimulationError(f"unknown protocol {protocol!r} (carscop, gt06, jt808, h02, teltonika)") from None
-    return module.CODEC, module.Device, _expressible(module.Device, protocol)
+        names = ", ".join(simulated())
+        raise SimulationError(f"no device simulator for {codec.name!r} yet (simulated: {names})") from None
+    return codec, device, _expressible(device, codec.name)
+
+
+def simulated() -> list[str]:
+    """The protocols that have a device side (`trackpipe.protocols.devices.<name>`)."""
+    from trackpipe.protocols import devices
+
+    return sorted(m.name for m in pkgutil.iter_modules(devices.__path__) if not m.name.startswith("_"))
 
 
 def _expressible(cls: type[DeviceSession], protocol: str) -> tuple[str, ...]:

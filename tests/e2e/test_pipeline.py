@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from trackpipe.protocols import carscop, gt06, registry
+from trackpipe.protocols import gt06, registry
 from trackpipe.protocols.base import Context, Fix
+from trackpipe.protocols.devices.carscop import Device as CarscopDevice
+from trackpipe.protocols.devices.gt06 import Device as Gt06Device
 
 from trackpipe.config import Settings
 from trackpipe.simulate import simulate, track
@@ -124,7 +126,7 @@ def _closed_by_server(sock: socket.socket, within: float) -> bool:
 
 
 def test_resent_batch_is_stored_once(pipeline: Pipeline) -> None:
-    device = carscop.Device("CS0000000777001", "tcp")
+    device = CarscopDevice("CS0000000777001", "tcp")
     base = datetime(2026, 1, 2, 3, 4, 0, tzinfo=UTC)
     fixes = [track(7, k, base + timedelta(minutes=k)) for k in range(5)]
     frames = device.batch(fixes)
@@ -184,7 +186,7 @@ def test_oversized_frame_dead_lettered_and_closed(pipeline: Pipeline) -> None:
 
 
 def test_truncated_frame_dead_lettered(pipeline: Pipeline) -> None:
-    device = gt06.Device("359000000000123", "tcp")
+    device = Gt06Device("359000000000123", "tcp")
     login = device.login()[0]
     position = device.position(track(1, 1, datetime.now(UTC)))
     with _tcp(pipeline) as sock:
@@ -199,7 +201,7 @@ def test_truncated_frame_dead_lettered(pipeline: Pipeline) -> None:
 
 
 def test_bad_checksum_dead_lettered_connection_kept(pipeline: Pipeline) -> None:
-    device = gt06.Device("359000000000456", "tcp")
+    device = Gt06Device("359000000000456", "tcp")
     login = device.login()[0]
     heartbeat = device.heartbeat()
     corrupt = heartbeat[:-4] + bytes([heartbeat[-4] ^ 0xFF]) + heartbeat[-3:]  # flip a CRC byte
@@ -217,7 +219,7 @@ def test_bad_checksum_dead_lettered_connection_kept(pipeline: Pipeline) -> None:
 
 
 def test_gt06_time_request_answered_with_server_time(pipeline: Pipeline) -> None:
-    device = gt06.Device("359000000000321", "tcp")
+    device = Gt06Device("359000000000321", "tcp")
     login = device.login()[0]
     with _tcp(pipeline) as sock:
         sock.settimeout(10)
@@ -233,7 +235,7 @@ def test_gt06_time_request_answered_with_server_time(pipeline: Pipeline) -> None
 
 
 def test_registered_device_is_enriched(pipeline: Pipeline) -> None:
-    device = carscop.Device("CS0000000555001", "tcp")
+    device = CarscopDevice("CS0000000555001", "tcp")
     cli = [sys.executable, "-m", "trackpipe.cli"]
     out = subprocess.run(
         [
@@ -313,7 +315,7 @@ def test_reply_only_after_kafka_confirmed(pipeline: Pipeline) -> None:
 
     from trackpipe.broker import free_port
 
-    device = gt06.Device("359000000000789", "tcp")
+    device = Gt06Device("359000000000789", "tcp")
     login = device.login()[0]
 
     async def login_reply(bootstrap: str) -> bytes | None:
@@ -364,7 +366,7 @@ def test_idle_connection_closed_and_partial_frame_dead_lettered(pipeline: Pipeli
     from trackpipe.edge.publisher import Publisher
     from trackpipe.edge.server import Edge
 
-    device = carscop.Device("CS0000000888001", "tcp")
+    device = CarscopDevice("CS0000000888001", "tcp")
 
     async def scenario() -> tuple[float, Any]:
         settings = dataclasses.replace(

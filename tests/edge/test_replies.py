@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from trackpipe.edge.server import Edge
 from trackpipe.protocols import gt06
+from trackpipe.protocols.devices.gt06 import Device as Gt06Device
 
 from trackpipe.config import Settings
 
@@ -28,7 +29,7 @@ def test_ordinary_replies_do_not_read_the_clock() -> None:
         raise AssertionError("the clock must not be read for a plain ack")
 
     edge = Edge(Settings(), publisher=None, clock=clock)  # type: ignore[arg-type]
-    login = gt06.Device("359000000000001", "tcp").login()[0]
+    login = Gt06Device("359000000000001", "tcp").login()[0]
     info = gt06.CODEC.inspect(login, "tcp")
     assert info.reply is not None and not info.clock_reply
     assert edge.reply(gt06.CODEC, login, info, "tcp") == info.reply

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from trackpipe.protocols import carscop
 from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError
+from trackpipe.protocols.devices.carscop import ALARM_TEXTS
+from trackpipe.protocols.devices.carscop import Device as CarscopDevice
 
 from tests import vectors
 from tests.protocols import common
@@ -232,7 +234,7 @@ FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -12.0462, -77.0428, speed=5
 
 
 def test_device_round_trip() -> None:
-    device = carscop.Device("CC8011400042499")
+    device = CarscopDevice("CC8011400042499")
     frame = device.position(FIX)
     assert CODEC.detect(frame, "tcp") is Detection.YES
     assert common.frames(CODEC, frame) == [frame]
@@ -247,14 +249,14 @@ def test_device_round_trip() -> None:
 
 
 def test_device_in_kmh_matches_the_kmh_option() -> None:
-    frame = carscop.Device("CC8011400042499", speed_unit="kmh").position(FIX)
+    frame = CarscopDevice("CC8011400042499", speed_unit="kmh").position(FIX)
     (record,) = CODEC.decode(frame, _ctx(**{"carscop.speed_unit": "kmh"})).records
     assert record.speed == pytest.approx(FIX.speed, abs=0.05)
 
 
 def test_device_session_frames() -> None:
     clock = datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
-    device = carscop.Device("ORANGE000731512", clock=lambda: clock)
+    device = CarscopDevice("ORANGE000731512", clock=lambda: clock)
     (login,) = device.login()
     info = CODEC.inspect(login, "tcp")
     assert (info.kind, info.device_id) == ("login", "ORANGE000731512")
@@ -271,17 +273,17 @@ def test_device_session_frames() -> None:
     assert not device.expects_reply(login)
 
 
-@pytest.mark.parametrize("alarm", sorted(carscop.ALARM_TEXTS))
+@pytest.mark.parametrize("alarm", sorted(ALARM_TEXTS))
 def test_device_alarms(alarm: str) -> None:
-    decoded = CODEC.decode(carscop.Device("123456789012345").alarm(FIX, alarm), _ctx())
+    decoded = CODEC.decode(CarscopDevice("123456789012345").alarm(FIX, alarm), _ctx())
     assert decoded.kind == "alarm" and decoded.records[0].alarms == [alarm]
 
 
 def test_device_rejects_what_it_cannot_express() -> None:
     with pytest.raises(ValueError):
-        carscop.Device("12345")
+        CarscopDevice("12345")
     with pytest.raises(ValueError):
-        carscop.Device("123456789012345").alarm(FIX, "jamming")
+        CarscopDevice("123456789012345").alarm(FIX, "jamming")
 
 
 # --- robustness ----------------------------------------------------------------------

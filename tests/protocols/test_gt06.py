@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from trackpipe.protocols import gt06
 from trackpipe.protocols.base import ChecksumError, Context, Detection, Fix, FramingError, ProtocolError
+from trackpipe.protocols.devices.gt06 import Device as Gt06Device
 
 from tests import vectors
 from tests.protocols import common
@@ -380,7 +381,7 @@ FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -33.868820, 151.209290, spe
 
 
 def test_device_login_and_heartbeat() -> None:
-    device = gt06.Device(IMEI)
+    device = Gt06Device(IMEI)
     (login,) = device.login()
     info = CODEC.inspect(login, "tcp")
     assert (info.kind, info.device_id) == ("login", IMEI)
@@ -391,11 +392,11 @@ def test_device_login_and_heartbeat() -> None:
     assert not device.check_reply(heartbeat, CODEC.inspect(login, "tcp").reply or b"")
     assert CODEC.decode(heartbeat, Context()).records[0].battery_level == 100
     with pytest.raises(ValueError):
-        gt06.Device("12345")
+        Gt06Device("12345")
 
 
 def test_device_position_round_trip() -> None:
-    device = gt06.Device(IMEI)
+    device = Gt06Device(IMEI)
     frame = device.position(FIX)
     assert CODEC.detect(frame, "tcp") is Detection.YES
     assert not device.expects_reply(frame)
@@ -409,7 +410,7 @@ def test_device_position_round_trip() -> None:
 
 
 def test_device_batch_is_archive() -> None:
-    frames = gt06.Device(IMEI).batch([FIX, FIX])
+    frames = Gt06Device(IMEI).batch([FIX, FIX])
     for frame in frames:
         assert CODEC.inspect(frame, "tcp").kind == "batch"
         decoded = CODEC.decode(frame, Context())
@@ -418,7 +419,7 @@ def test_device_batch_is_archive() -> None:
 
 @pytest.mark.parametrize("alarm", ["sos", "powerCut", "lowBattery", "vibration", "overspeed", "geofenceExit"])
 def test_device_alarm_round_trip(alarm: str) -> None:
-    device = gt06.Device(IMEI)
+    device = Gt06Device(IMEI)
     frame = device.alarm(FIX, alarm)
     info = CODEC.inspect(frame, "tcp")
     assert info.kind == "alarm" and device.expects_reply(frame) and device.check_reply(frame, info.reply or b"")

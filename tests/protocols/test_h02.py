@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from trackpipe.protocols import h02
 from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError, Record
+from trackpipe.protocols.devices.h02 import Device as H02Device
 
 from tests import vectors
 from tests.protocols import common
@@ -340,7 +341,7 @@ FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -33.45694, -70.64827, speed
 
 
 def test_device_round_trip() -> None:
-    device = h02.Device("4106011660")
+    device = H02Device("4106011660")
     frame = device.position(FIX)
     assert CODEC.detect(frame, "tcp") is Detection.YES
     assert common.frames(CODEC, frame + b"\r\n") == [frame]
@@ -355,7 +356,7 @@ def test_device_round_trip() -> None:
 
 
 def test_device_session() -> None:
-    device = h02.Device("135790246811220", battery_level=87)
+    device = H02Device("135790246811220", battery_level=87)
     assert device.login() == []
     beat = device.heartbeat()
     assert CODEC.decode(beat, _ctx()).records[0].battery_level == 87
@@ -369,15 +370,15 @@ def test_device_session() -> None:
 
 @pytest.mark.parametrize("alarm", ["sos", "vibration", "overspeed", "powerCut"])
 def test_device_alarms(alarm: str) -> None:
-    decoded = CODEC.decode(h02.Device("4106011660").alarm(FIX, alarm), _ctx())
+    decoded = CODEC.decode(H02Device("4106011660").alarm(FIX, alarm), _ctx())
     assert decoded.kind == "alarm" and decoded.records[0].alarms == [alarm]
 
 
 def test_device_rejects_what_it_cannot_express() -> None:
     with pytest.raises(ValueError):
-        h02.Device("41060-11660")
+        H02Device("41060-11660")
     with pytest.raises(ValueError):
-        h02.Device("4106011660").alarm(FIX, "lowBattery")
+        H02Device("4106011660").alarm(FIX, "lowBattery")
 
 
 # --- robustness ----------------------------------------------------------------------

@@ -19,6 +19,7 @@ from trackpipe.protocols.base import (
     FramingError,
     Record,
 )
+from trackpipe.protocols.devices.jt808 import Device as Jt808Device
 
 from tests import vectors
 from tests.protocols import common
@@ -375,7 +376,7 @@ FIX = Fix(datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC), -33.868812, 151.209296, spe
 
 @pytest.mark.parametrize("device_id", ["13511221122", "866496077582164"])
 def test_device_round_trip(device_id: str) -> None:
-    device = jt808.Device(device_id)
+    device = Jt808Device(device_id)
     register, auth = device.login()
     for sent, kind in ((register, "login"), (auth, "login"), (device.heartbeat(), "heartbeat")):
         info = CODEC.inspect(sent, "tcp")
@@ -397,7 +398,7 @@ def test_device_round_trip(device_id: str) -> None:
 
 @pytest.mark.parametrize("alarm", ["sos", "powerCut", "lowBattery", "vibration", "overspeed"])
 def test_device_alarms(alarm: str) -> None:
-    data = jt808.Device("13511221122").alarm(FIX, alarm)
+    data = Jt808Device("13511221122").alarm(FIX, alarm)
     result = decode(data)
     assert result.kind == "alarm" and result.records[0].alarms == [alarm]
 

@@ -16,7 +16,8 @@ from trackpipe.protocols.base import (
     FramingError,
     ProtocolError,
 )
-from trackpipe.protocols.teltonika import CODEC, DEVICE_ALARMS, Device, crc16
+from trackpipe.protocols.devices.teltonika import DEVICE_ALARMS, Device
+from trackpipe.protocols.teltonika import CODEC, crc16
 
 from tests import vectors
 from tests.protocols import common

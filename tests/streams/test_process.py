@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from trackpipe.protocols import jt808
 from trackpipe.protocols.base import Fix
+from trackpipe.protocols.devices.jt808 import Device as Jt808Device
 from trackpipe.streams.process import process
 
 from trackpipe import schemas, store
@@ -119,7 +119,7 @@ def test_impossible_coordinates_are_dead_lettered() -> None:
     bad = b"*261124115959UD00115959A9509.1747N01910.3829E000.0261124298.2811000000L000100^"
     assert [d["reason"] for d in process(raw(bad, "X1"), REGISTRY.get).deadletters] == ["decode"]
     # ... JT808's integer micro-degrees can carry one, and the stream refuses it
-    device = jt808.Device("013912345678", "tcp")
+    device = Jt808Device("013912345678", "tcp")
     frame = device.position(Fix(datetime(2026, 11, 24, 11, 0, 0, tzinfo=UTC), 95.0, 10.0))
     out = process(raw(frame, "13912345678", protocol="jt808"), REGISTRY.get)
     assert out.positions == []
