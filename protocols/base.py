@@ -221,6 +221,9 @@ class DeviceSession(ABC):
     """Device side of a protocol, for `trackpipe simulate` and tests: it builds the
     frames a real unit sends.  Sans-I/O like the rest."""
 
+    #: how this protocol's device ids look, for the simulator: (prefix, total length)
+    id_shape: ClassVar[tuple[str, int]] = ("35", 15)
+
     def __init__(self, device_id: str, transport: str = "tcp") -> None:
         self.device_id = device_id
         self.transport = transport

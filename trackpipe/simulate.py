@@ -24,16 +24,6 @@ from trackpipe.protocols.base import Codec, DeviceSession, Fix
 REPLY_TIMEOUT = 10.0
 ALARMS = ("sos", "powerCut", "lowBattery", "vibration", "overspeed")
 
-#: how each protocol's device ids look (prefix, total length)
-ID_SHAPES = {
-    "carscop": ("CC80", 15),
-    "gt06": ("35", 15),
-    "teltonika": ("35", 15),
-    "jt808": ("01", 12),
-    "h02": ("9", 10),
-}
-
-
 class SimulationError(Exception):
     pass
 
@@ -70,8 +60,8 @@ class Report:
         return "\n".join(lines)
 
 
-def device_id(protocol: str, index: int) -> str:
-    prefix, length = ID_SHAPES.get(protocol, ("", 15))
+def device_id(cls: type[DeviceSession], index: int) -> str:
+    prefix, length = cls.id_shape
     return prefix + str(index).zfill(length - len(prefix))
 
 
@@ -98,7 +88,7 @@ def simulated() -> list[str]:
 
 def _expressible(cls: type[DeviceSession], protocol: str) -> tuple[str, ...]:
     """The alarms this protocol's device can put on the wire (not every protocol has every alarm)."""
-    probe = cls(device_id(protocol, 1), "tcp")
+    probe = cls(device_id(cls, 1), "tcp")
     fix = track(1, 0, datetime(2026, 1, 1, tzinfo=UTC))
     usable = []
     for alarm in ALARMS:
@@ -199,7 +189,7 @@ async def _device(
     codec: Codec, cls: type[DeviceSession], index: int, args: dict, report: Report, start_at: float
 ) -> None:
     protocol, transport = args["protocol"], args["transport"]
-    session = cls(device_id(protocol, index), transport)
+    session = cls(device_id(cls, index), transport)
     link = _Link(transport)
     now = datetime.now(UTC)
     try:

@@ -38,6 +38,8 @@ class Device(DeviceSession):
     """A CCTR-802: id sent once (UB05), header clock in UTC (Plaspy's TIMEZONE+00 set-up),
     speed in `speed_unit` (knots, matching the decoder's default)."""
 
+    id_shape = ("CC80", 15)
+
     def __init__(
         self,
         device_id: str,

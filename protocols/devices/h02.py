@@ -23,6 +23,8 @@ class Device(DeviceSession):
     heartbeats with the battery level, alarms as V1 reports with the status bit cleared.
     H02 cannot mark buffered points, so `batch` sends plain V1 reports."""
 
+    id_shape = ("9", 10)
+
     def __init__(self, device_id: str, transport: str = "tcp", *, battery_level: int = 100) -> None:
         super().__init__(device_id, transport)
         if not _is_digits(device_id) or len(device_id) > MAX_ID_LEN:

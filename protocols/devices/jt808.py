@@ -41,6 +41,8 @@ class Device(DeviceSession):
     (IMEIs) the 2019 header with its 20-digit terminal id.  Times are sent in
     UTC+8 like a factory-default unit."""
 
+    id_shape = ("01", 12)
+
     MANUFACTURER = b"TRKPP"
     MODEL = b"SIM-808"
     VERSION_2019 = 1
