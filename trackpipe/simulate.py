@@ -188,7 +188,7 @@ async def _exchange(codec: Codec, session: DeviceSession, link: _Link, frame: by
 async def _device(
     codec: Codec, cls: type[DeviceSession], index: int, args: dict, report: Report, start_at: float
 ) -> None:
-    protocol, transport = args["protocol"], args["transport"]
+    transport = args["transport"]
     session = cls(device_id(cls, index), transport)
     link = _Link(transport)
     now = datetime.now(UTC)
