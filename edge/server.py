@@ -82,6 +82,7 @@ class Edge:
         self._epoch = f"{int(time.time() * 1000):x}"
         self._servers: list[asyncio.AbstractServer] = []
         self._udp: asyncio.DatagramTransport | None = None
+        self._pinned_udp: list[asyncio.DatagramTransport] = []
         self.connections: set[TcpConnection] = set()
         self.tcp_port: int | None = None
         self.udp_port: int | None = None
@@ -99,6 +100,30 @@ class Edge:
         )
         self.udp_port = self._udp.get_extra_info("sockname")[1]
         log.info("edge %s listening on tcp+udp %s:%s", s.edge_id, s.host, self.tcp_port)
+        for port, name in s.pinned_ports.items():
+            await self._listen_pinned(port, registry.get(name))
+
+    async def _listen_pinned(self, port: int, codec: Codec) -> None:
+        """A listener for one protocol only (Traccar's port-per-protocol), for device families
+        whose first bytes are ambiguous; the shared port stays the default."""
+        loop = asyncio.get_running_loop()
+        s = self.settings
+        if "tcp" in codec.transports:
+            server = await loop.create_server(
+                lambda: TcpConnection(self, codec), s.host, port, reuse_address=True, backlog=4096
+            )
+            self._servers.append(server)
+        if "udp" in codec.transports:
+            udp, _ = await loop.create_datagram_endpoint(lambda: UdpEndpoint(self, codec), local_addr=(s.host, port))
+            self._pinned_udp.append(udp)
+        log.info(
+            "edge %s listening on %s %s:%s for %s only",
+            s.edge_id,
+            "+".join(sorted(codec.transports)),
+            s.host,
+            port,
+            codec.name,
+        )
 
     async def stop(self) -> None:
         for server in self._servers:
@@ -109,6 +134,8 @@ class Edge:
             await server.wait_closed()
         if self._udp is not None:
             self._udp.close()
+        for udp in self._pinned_udp:
+            udp.close()
 
     # -- shared helpers ------------------------------------------------------
     def reply(self, codec: Codec, frame: bytes, info: FrameInfo, transport: str) -> bytes | None:
@@ -130,6 +157,7 @@ class Edge:
         peer: tuple[str, int],
         connection_id: str,
         seq: int,
+        local_port: int,
     ) -> bytes:
         return schemas.encode(
             "raw",
@@ -141,7 +169,7 @@ class Edge:
                 "transport": transport,
                 "peer_host": peer[0],
                 "peer_port": peer[1],
-                "local_port": self.tcp_port or 0,
+                "local_port": local_port,
                 "connection_id": connection_id,
                 "edge_id": self.settings.edge_id,
                 "received_at": self.clock(),
@@ -160,6 +188,7 @@ class Edge:
         peer: tuple[str, int],
         device_id: str | None,
         connection_id: str,
+        local_port: int,
     ) -> bytes:
         self.stats.deadletters += 1
         log.warning(
@@ -183,7 +212,7 @@ class Edge:
                 "protocol": protocol,
                 "transport": transport,
                 "peer": f"{peer[0]}:{peer[1]}",
-                "local_port": self.tcp_port or 0,
+                "local_port": local_port,
                 "device_id": device_id,
                 "edge_id": self.settings.edge_id,
                 "connection_id": connection_id,
@@ -195,9 +224,11 @@ class Edge:
 class TcpConnection(asyncio.Protocol):
     """One device connection.  All decisions are synchronous; only the pump awaits Kafka."""
 
-    def __init__(self, edge: Edge) -> None:
+    def __init__(self, edge: Edge, pinned: Codec | None = None) -> None:
         self.edge = edge
         self.settings = edge.settings
+        self.pinned = pinned  # a listener for one protocol: no detection
+        self.local_port = 0
         self.transport: asyncio.Transport | None = None
         self.peer: tuple[str, int] = ("?", 0)
         self.connection_id = edge.new_connection_id()
@@ -220,6 +251,7 @@ class TcpConnection(asyncio.Protocol):
         self.transport = transport
         peer = transport.get_extra_info("peername") or ("?", 0)
         self.peer = (str(peer[0]), int(peer[1]))
+        self.local_port = int((transport.get_extra_info("sockname") or ("", 0))[1])
         self.edge.connections.add(self)
         self.edge.stats.connections += 1
         self.edge.stats.open_connections += 1
@@ -255,7 +287,7 @@ class TcpConnection(asyncio.Protocol):
     # -- detection ---------------------------------------------------------------
     def _detect(self, data: bytes) -> None:
         self._head += data
-        verdict = registry.detect(bytes(self._head), "tcp")
+        verdict = registry.Verdict(self.pinned, False) if self.pinned else registry.detect(bytes(self._head), "tcp")
         if verdict.codec is not None:
             self.codec = verdict.codec
             self.framer = verdict.codec.new_framer()
@@ -301,7 +333,9 @@ class TcpConnection(asyncio.Protocol):
         self.edge.stats.frames += 1
         seq = self._seq
         self._seq += 1
-        value = self.edge.raw_record(frame, self.codec, info, self.device_id, "tcp", self.peer, self.connection_id, seq)
+        value = self.edge.raw_record(
+            frame, self.codec, info, self.device_id, "tcp", self.peer, self.connection_id, seq, self.local_port
+        )
         self._enqueue(
             _Outgoing(self.edge.raw_topic, self._key(), value, self.edge.reply(self.codec, frame, info, "tcp"))
         )
@@ -319,6 +353,7 @@ class TcpConnection(asyncio.Protocol):
             peer=self.peer,
             device_id=self.device_id,
             connection_id=self.connection_id,
+            local_port=self.local_port,
         )
         self._enqueue(_Outgoing(self.edge.deadletter_topic, self._key(), value, None, close_after))
         if close_after:
@@ -431,9 +466,11 @@ class TcpConnection(asyncio.Protocol):
 class UdpEndpoint(asyncio.DatagramProtocol):
     """All UDP devices on the shared port; each datagram is detected on its own."""
 
-    def __init__(self, edge: Edge) -> None:
+    def __init__(self, edge: Edge, pinned: Codec | None = None) -> None:
         self.edge = edge
         self.settings = edge.settings
+        self.pinned = pinned  # a listener for one protocol: no detection
+        self.local_port = 0
         self.transport: asyncio.DatagramTransport | None = None
         self._ids: dict[tuple[str, int], tuple[str, float]] = {}  # source -> (device id, expiry)
         self._inflight = 0
@@ -441,6 +478,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a datagram transport
+        self.local_port = int((transport.get_extra_info("sockname") or ("", 0))[1])
 
     def error_received(self, exc: Exception) -> None:
         log.warning("udp error: %s", exc)
@@ -466,6 +504,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
                 peer=peer,
                 device_id=device_id,
                 connection_id=conn_id,
+                local_port=self.local_port,
             )
             self._publish([(edge.deadletter_topic, (device_id or conn_id).encode(), value, None)], peer)
 
@@ -473,7 +512,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             log.warning("udp overload: %d datagrams unconfirmed; dropping one from %s:%s", self._inflight, *peer)
             edge.stats.datagrams_dropped += 1
             return
-        codec = registry.detect(data, "udp").codec
+        codec = self.pinned or registry.detect(data, "udp").codec
         if codec is None:
             dead("unknown", "no protocol matches the datagram", data, None)
             return
@@ -495,7 +534,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             elif known:  # refresh the TTL while the source keeps talking
                 self._ids[peer] = (known[0], now + self.settings.udp_id_ttl)
             edge.stats.frames += 1
-            value = edge.raw_record(frame, codec, info, device_id, "udp", peer, conn_id, 0)
+            value = edge.raw_record(frame, codec, info, device_id, "udp", peer, conn_id, 0, self.local_port)
             items.append(
                 (edge.raw_topic, (device_id or conn_id).encode(), value, edge.reply(codec, frame, info, "udp"))
             )

@@ -78,7 +78,9 @@ async def registry(stream: faust.StreamT[bytes]) -> None:
         except Exception as exc:
             log.error("unreadable device record for %r: %s", key, exc)
             continue
-        devices[key] = orjson.dumps({"name": record["name"], "account": record["account"]})
+        devices[key] = orjson.dumps(
+            {"name": record["name"], "account": record["account"], "options": record.get("options") or {}}
+        )
 
 
 def _lookup(device_id: str) -> dict[str, Any] | None:
@@ -103,7 +105,7 @@ async def decode(stream: faust.StreamT[bytes]) -> None:
                 log.error("unreadable raw record at %s: %s", event.message.tp, exc)
                 await _send_deadletter_unreadable(event.value, f"raw record not Avro: {exc}")
                 continue
-            out = process(raw, _lookup, late_after=late_after)
+            out = process(raw, _lookup, late_after=late_after, options=settings.decoder_options)
             for row in out.positions:
                 await positions_topic.send(key=row["device_id"].encode(), value=schemas.encode("positions", row))
             for row in out.events:

@@ -12,6 +12,8 @@ from typing import Any
 from trackpipe.protocols import registry
 from trackpipe.protocols.base import Context, ProtocolError, Record
 
+from trackpipe import options as decoder_options
+
 #: device registry lookup: device id -> {"name": ..., "account": ...} or None
 Lookup = Callable[[str], Mapping[str, Any] | None]
 
@@ -53,6 +55,8 @@ def process(
     late_after: timedelta = timedelta(minutes=10),
     options: Mapping[str, str] | None = None,
 ) -> Output:
+    """`options`: protocol-wide decoder defaults (`protocol.key` -> value); the device's own
+    registry options override them (`trackpipe.options.for_protocol`)."""
     out = Output()
     received: datetime = raw["received_at"]
     try:
@@ -60,8 +64,13 @@ def process(
     except KeyError:
         out.deadletters.append(deadletter(raw, "unknown protocol", f"no decoder named {raw['protocol']!r}"))
         return out
+    known_device = raw.get("device_id")
+    device_options = (lookup(known_device) or {}).get("options") if known_device else None
     ctx = Context(
-        transport=raw["transport"], device_id=raw.get("device_id"), received_at=received, options=options or {}
+        transport=raw["transport"],
+        device_id=known_device,
+        received_at=received,
+        options=decoder_options.for_protocol(codec.name, options or {}, device_options),
     )
     try:
         decoded = codec.decode(raw["frame"], ctx)

@@ -32,11 +32,14 @@ class CliError(Exception):
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(
-        host=getattr(args, "host", None),
-        port=getattr(args, "port", None),
-        data_dir=getattr(args, "data_dir", None),
-    )
+    try:
+        return Settings.from_env(
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=getattr(args, "data_dir", None),
+        )
+    except ValueError as exc:  # a malformed environment variable
+        raise CliError(str(exc)) from None
 
 
 def _logging(level: str) -> None:
@@ -225,9 +228,21 @@ def cmd_devices(args: argparse.Namespace) -> int:
     if not device_id:
         raise CliError("device id must not be empty")
     if args.action == "add":
+        from .options import OptionError, parse
+
+        try:
+            device_options = parse(args.option or (), need_protocol=False)
+        except OptionError as exc:
+            raise CliError(str(exc)) from None
         value: bytes | None = schemas.encode(
             "devices",
-            {"device_id": device_id, "name": args.name, "account": args.account or "", "updated_at": datetime.now(UTC)},
+            {
+                "device_id": device_id,
+                "name": args.name,
+                "account": args.account or "",
+                "updated_at": datetime.now(UTC),
+                "options": device_options,
+            },
         )
     else:
         value = None  # tombstone
@@ -351,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("device_id")
     add.add_argument("--name", required=True)
     add.add_argument("--account", default="")
+    add.add_argument(
+        "--option",
+        action="append",
+        metavar="KEY=VALUE",
+        help="decoder option for this device, e.g. jt808.model=JC371 or timezone=8 (repeatable)",
+    )
     common(add)
     rm = dsub.add_parser("remove", help="unregister a device")
     rm.add_argument("device_id")

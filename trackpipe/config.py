@@ -7,6 +7,8 @@ import socket
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from . import options
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
@@ -41,6 +43,8 @@ class Settings:
     sink_interval: float = 1.0
     late_after: float = 600.0  # s: a point older than this on arrival is stored as archive
     log_level: str = "info"
+    pinned_ports: dict[int, str] = field(default_factory=dict)  # port -> protocol (TRACKPIPE_PORTS)
+    decoder_options: dict[str, str] = field(default_factory=dict)  # protocol.key -> value (TRACKPIPE_DECODER_OPTIONS)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -57,6 +61,8 @@ class Settings:
             "replication": int(_env("TRACKPIPE_REPLICATION", str(d.replication))),
             "edge_id": _env("TRACKPIPE_EDGE_ID", socket.gethostname()),
             "log_level": _env("TRACKPIPE_LOG_LEVEL", d.log_level),
+            "decoder_options": options.parse_env(_env(options.ENV, "")),
+            "pinned_ports": parse_ports(_env("TRACKPIPE_PORTS", "")),
         }
         numeric = {
             "idle_timeout": "TRACKPIPE_IDLE_TIMEOUT",
@@ -96,6 +102,21 @@ class Settings:
     @property
     def broker_dir(self) -> Path:
         return self.data_dir / "kafka"
+
+
+def parse_ports(text: str) -> dict[int, str]:
+    """`5023:gt06,5027:teltonika` -> {5023: "gt06", 5027: "teltonika"} (protocol names checked)."""
+    from trackpipe.protocols import registry
+
+    out: dict[int, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        port, sep, name = item.partition(":")
+        if not sep or not port.strip().isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"TRACKPIPE_PORTS: {item!r} is not PORT:PROTOCOL")
+        if not registry.supported(name.strip()):
+            raise ValueError(f"TRACKPIPE_PORTS: unknown protocol {name.strip()!r} (see `trackpipe protocols`)")
+        out[int(port)] = registry.get(name.strip()).name
+    return out
 
 
 #: topic -> cleanup policy; every topic gets `partitions` partitions (co-partitioned by device id)

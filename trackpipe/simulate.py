@@ -24,6 +24,7 @@ from trackpipe.protocols.base import Codec, DeviceSession, Fix
 REPLY_TIMEOUT = 10.0
 ALARMS = ("sos", "powerCut", "lowBattery", "vibration", "overspeed")
 
+
 class SimulationError(Exception):
     pass
 

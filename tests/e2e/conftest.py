@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from trackpipe.broker import free_port
 from trackpipe.launcher import STOP_LIMIT, Pipeline, start_pipeline, stop_pipeline
 
 __all__ = ["Pipeline", "start_pipeline", "stop_pipeline"]
@@ -14,7 +15,9 @@ __all__ = ["Pipeline", "start_pipeline", "stop_pipeline"]
 
 @pytest.fixture(scope="session")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    p = start_pipeline(tmp_path_factory.mktemp("pipeline"))
+    pinned = free_port()  # a listener pinned to GT06 beside the shared port (TRACKPIPE_PORTS)
+    p = start_pipeline(tmp_path_factory.mktemp("pipeline"), extra_env={"TRACKPIPE_PORTS": f"{pinned}:gt06"})
+    p.pinned_gt06 = pinned  # type: ignore[attr-defined]
     yield p
     took, code, alive = stop_pipeline(p)
     assert not alive, f"processes left behind: {alive}"

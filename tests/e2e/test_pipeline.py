@@ -20,13 +20,13 @@ from trackpipe.protocols.devices.carscop import Device as CarscopDevice
 from trackpipe.protocols.devices.gt06 import Device as Gt06Device
 
 from trackpipe.config import Settings
-from trackpipe.simulate import simulate, track
+from trackpipe.simulate import simulate, simulated, track
 
 from .conftest import Pipeline, start_pipeline, stop_pipeline
 
 pytestmark = pytest.mark.e2e
 
-CASES = [(c.name, t) for c in registry.CODECS for t in sorted(c.transports)]
+CASES = [(name, t) for name in simulated() for t in sorted(registry.get(name).transports)]
 _ids = itertools.count(1000, 100)
 
 

@@ -124,3 +124,25 @@ def test_impossible_coordinates_are_dead_lettered() -> None:
     out = process(raw(frame, "13912345678", protocol="jt808"), REGISTRY.get)
     assert out.positions == []
     assert [d["reason"] for d in out.deadletters] == ["invalid position"]
+
+
+def test_device_options_reach_the_decoder() -> None:
+    """Carscop speed in knots by default; `speed_unit=kmh` on the device (or protocol-wide
+    in the environment) changes what the decoder reports."""
+    fast = b"*261124115959UD00115959A5009.1747N01910.3829E050.0261124298.2811000000L000100^"
+    default = process(raw(fast, "CC8011400042499"), REGISTRY.get).positions[0]["speed"]
+    assert default == 50.0 * 1.852
+    per_device = {"CC8011400042499": REGISTRY["CC8011400042499"] | {"options": {"speed_unit": "kmh"}}}
+    assert process(raw(fast, "CC8011400042499"), per_device.get).positions[0]["speed"] == 50.0
+    env_wide = {"carscop.speed_unit": "kmh", "jt808.timezone": "0"}
+    assert process(raw(fast, "CC8011400042499"), REGISTRY.get, options=env_wide).positions[0]["speed"] == 50.0
+    # the device's own setting wins over the protocol-wide default
+    knots = {"CC8011400042499": {"name": "T", "account": "", "options": {"carscop.speed_unit": "knots"}}}
+    assert process(raw(fast, "CC8011400042499"), knots.get, options=env_wide).positions[0]["speed"] == default
+
+
+def test_bad_device_option_is_a_dead_letter() -> None:
+    bad = {"CC8011400042499": {"name": "T", "account": "", "options": {"speed_unit": "furlongs"}}}
+    out = process(raw(LIVE, "CC8011400042499"), bad.get)
+    assert not out.positions
+    assert [d["reason"] for d in out.deadletters] == ["config"]
