@@ -36,9 +36,15 @@ def _discover() -> tuple[Codec, ...]:
 CODECS: tuple[Codec, ...] = _discover()
 BY_NAME: dict[str, Codec] = {c.name: c for c in CODECS}
 ALIASES: dict[str, Codec] = {alias: c for c in CODECS for alias in c.aliases}
-_BY_FIRST: dict[int, tuple[Codec, ...]] = {
-    byte: tuple(c for c in CODECS if byte in c.first_bytes) for byte in range(256)
-}
+
+
+def index(codecs: Iterable[Codec]) -> dict[int, tuple[Codec, ...]]:
+    """First byte -> the codecs filed under it, in priority order."""
+    ordered = sorted(codecs, key=lambda c: (c.priority, c.name))
+    return {byte: tuple(c for c in ordered if byte in c.first_bytes) for byte in range(256)}
+
+
+_BY_FIRST = index(CODECS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,18 +57,24 @@ class Verdict:
         return self.codec is None and not self.more
 
 
-def candidates(head: bytes) -> tuple[Codec, ...]:
+def candidates(head: bytes, by_first: dict[int, tuple[Codec, ...]] | None = None) -> tuple[Codec, ...]:
     """The codecs filed under the first byte (all of them for an empty head)."""
-    return _BY_FIRST[head[0]] if head else CODECS
+    return (by_first or _BY_FIRST)[head[0]] if head else CODECS
 
 
-def detect(head: bytes, transport: str, codecs: Iterable[Codec] | None = None) -> Verdict:
+def detect(
+    head: bytes,
+    transport: str,
+    codecs: Iterable[Codec] | None = None,
+    by_first: dict[int, tuple[Codec, ...]] | None = None,
+) -> Verdict:
     """First YES wins; otherwise MORE if any codec could still match; otherwise unknown.
-    For UDP a datagram is complete, so MORE means unknown."""
+    For UDP a datagram is complete, so MORE means unknown.  `codecs` asks exactly those
+    (in that order); `by_first` is another index (`index(...)`, e.g. for a benchmark)."""
     if not head:
         return Verdict(None, transport == "tcp")
     more = False
-    for codec in candidates(head) if codecs is None else codecs:
+    for codec in candidates(head, by_first) if codecs is None else codecs:
         if transport not in codec.transports:
             continue
         verdict = codec.detect(head, transport)

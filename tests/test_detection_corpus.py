@@ -67,3 +67,12 @@ def test_unknown_and_undecided() -> None:
     assert registry.detect(b"*", "tcp").more  # could still become Carscop or H02
     assert registry.detect(b"*", "udp").unknown  # a datagram is complete: no waiting
     assert registry.detect(b"", "tcp").more
+
+
+def test_detection_asks_few_codecs() -> None:
+    """The first-byte index keeps detection from asking every codec: over the corpus, no
+    connection's first byte has more than a handful of candidates."""
+    vectors.require()
+    asked = [len(registry.candidates(vectors.payload(r))) for r in vectors.samples() if vectors.payload(r)]
+    assert max(asked) <= max(8, len(registry.CODECS) // 4)
+    assert sum(asked) / len(asked) < 4

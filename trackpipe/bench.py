@@ -5,6 +5,10 @@
    Kafka (embedded noida-db, acks=all) confirmed it.  The same traffic goes to a
    bare asyncio TCP server that frames and acks with the same codec but stores
    nothing.  frames/s for both and their ratio.
+0. Detection + framing cost per connection: the first bytes of every corpus capture of a
+   supported protocol (and of every other protocol's, which must come out unknown) through
+   the registry's first-byte index and the chosen codec's framer, with all codecs registered
+   and with only the first five; microseconds per connection (median of rounds).
 2. Latency: through the whole embedded pipeline (`trackpipe run`), Carscop
    devices send live points; each point's time from send to its row being
    queryable in ClickHouse; p50/p99.
@@ -256,6 +260,41 @@ def worker_throughput(pipeline: Pipeline, frames: int) -> None:
     )
 
 
+def detection_cost(rounds: int) -> None:
+    from trackpipe import conformance
+    from trackpipe.protocols import registry
+
+    corpus = Path(__file__).resolve().parent.parent.parent / "shared" / "vectors" / "traccar-samples.jsonl"
+    corpus = Path(os.environ.get("TRACKPIPE_VECTORS", corpus.parent)) / "traccar-samples.jsonl"
+    if not corpus.exists():
+        print(f"== detection cost: skipped, no corpus at {corpus}")
+        return
+    heads = []
+    for record in conformance.read_records(corpus):
+        try:
+            heads.append(conformance.payload(record)[:1024])
+        except (ValueError, KeyError):
+            continue
+    five = registry.index(registry.get(n) for n in ("carscop", "gt06", "jt808", "h02", "teltonika"))
+    print(f"== detection + framing cost per connection: {len(heads)} corpus first frames ({rounds} rounds)")
+    for label, by_first in ((f"all {len(registry.CODECS)} codecs", None), ("the first 5 codecs", five)):
+        per_round = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for head in heads:
+                verdict = registry.detect(head, "tcp", by_first=by_first)
+                if verdict.codec is not None:
+                    framer = verdict.codec.new_framer()
+                    framer.feed(head)
+                    try:
+                        framer.next_frame()
+                    except Exception:
+                        pass
+            per_round.append((time.perf_counter() - start) / len(heads) * 1e6)
+        asked = statistics.mean(len(registry.candidates(h, by_first)) for h in heads if h)
+        print(f"  {label}: {statistics.median(per_round):.1f} us per connection; {asked:.2f} codecs asked on average")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", type=int, default=200)
@@ -265,9 +304,13 @@ def main() -> None:
     parser.add_argument("--latency-devices", type=int, default=20)
     parser.add_argument("--worker-frames", type=int, default=20000)
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--detection-only", action="store_true", help="only the detection + framing cost")
     args = parser.parse_args()
     if args.bare_server:
         asyncio.run(_bare_server(args.bare_server))
+        return
+    detection_cost(max(args.rounds, 5))
+    if args.detection_only:
         return
     edge_throughput(args.devices, args.frames, args.rounds)
     if args.latency_points > 0 or args.worker_frames > 0:

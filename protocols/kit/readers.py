@@ -177,7 +177,7 @@ def utc(
         year += 2000
     try:
         return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -221,7 +221,11 @@ def bcd_time(raw: bytes) -> datetime | None:
 
 
 def unix(seconds: float) -> datetime:
-    return EPOCH + timedelta(seconds=seconds)
+    """Seconds since 1970 as UTC; DecodeError when out of datetime's range."""
+    try:
+        return EPOCH + timedelta(seconds=seconds)
+    except (OverflowError, ValueError) as exc:
+        raise DecodeError(f"timestamp {seconds} out of range") from exc
 
 
 def shift(moment: datetime | None, hours: float) -> datetime | None:
