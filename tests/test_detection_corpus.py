@@ -1,69 +1,34 @@
 """Detection through the registry over the whole corpus of real device captures.
 
-Each protocol's own suite checks that its codec says YES to its samples (with its
-documented exceptions: malformed captures, clone frames without CRC).  Here: the
-registry's order never hands a sample to the wrong protocol, and no sample of the
-~259 other protocols is claimed by ours."""
+`tests/test_corpus.py` replays every record with auto-detection (own samples detected as
+their protocol, other protocols' samples never claimed).  Here: no sample is claimed by
+two codecs at once (priority order must never be what decides), the first-byte index
+keeps the number of codecs asked small, and undecided input is told from unknown."""
 
 from __future__ import annotations
 
-import pytest
 from trackpipe.protocols import registry
 from trackpipe.protocols.base import Detection
 
 from . import vectors
-
-OURS = {c.name for c in registry.CODECS}
-
-
-@pytest.mark.parametrize("transport", ["tcp", "udp"])
-def test_foreign_samples_never_detected_as_ours(transport: str) -> None:
-    vectors.require()
-    claimed, checked = [], 0
-    for record in vectors.samples():
-        if record["protocol"] in OURS or record["encoding"] == "http":
-            continue
-        checked += 1
-        verdict = registry.detect(vectors.payload(record), transport)
-        if verdict.codec is not None:
-            claimed.append((vectors.sample_id(record), verdict.codec.name))
-    assert checked > 2000
-    assert claimed == []
-
-
-def test_registry_detects_each_sample_as_its_own_protocol() -> None:
-    vectors.require()
-    wrong, checked = [], 0
-    for record in vectors.samples():
-        if record["protocol"] not in OURS:
-            continue
-        codec = registry.get(record["protocol"])
-        data = vectors.payload(record)
-        for transport in sorted(codec.transports):
-            if codec.detect(data, transport) is not Detection.YES:
-                continue  # the protocol's own suite accounts for these
-            checked += 1
-            verdict = registry.detect(data, transport)
-            if verdict.codec is not codec:
-                wrong.append((vectors.sample_id(record), transport, verdict.codec and verdict.codec.name))
-    assert checked > 300
-    assert wrong == []
 
 
 def test_no_sample_claimed_by_two_protocols() -> None:
     """First YES wins in the registry; still, no sample should be ambiguous."""
     vectors.require()
     for record in vectors.samples():
-        if record["protocol"] not in OURS:
-            continue
         data = vectors.payload(record)
         for transport in ("tcp", "udp"):
-            yes = [c.name for c in registry.CODECS if c.detect(data, transport) is Detection.YES]
+            yes = [
+                c.name
+                for c in registry.CODECS
+                if transport in c.transports and c.detect(data, transport) is Detection.YES
+            ]
             assert len(yes) <= 1, (vectors.sample_id(record), transport, yes)
 
 
 def test_unknown_and_undecided() -> None:
-    assert registry.detect(b"GET / HTTP/1.1\r\n", "tcp").unknown
+    assert registry.detect(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "tcp").unknown  # a TLS hello
     assert registry.detect(b"*", "tcp").more  # could still become Carscop or H02
     assert registry.detect(b"*", "udp").unknown  # a datagram is complete: no waiting
     assert registry.detect(b"", "tcp").more
@@ -74,5 +39,5 @@ def test_detection_asks_few_codecs() -> None:
     connection's first byte has more than a handful of candidates."""
     vectors.require()
     asked = [len(registry.candidates(vectors.payload(r))) for r in vectors.samples() if vectors.payload(r)]
-    assert max(asked) <= max(8, len(registry.CODECS) // 4)
+    assert max(asked) <= 12
     assert sum(asked) / len(asked) < 4
