@@ -8,8 +8,13 @@ and `tests/protocols/test_kit.py` verifies all of them.
 
 from __future__ import annotations
 
+import binascii
+import sys
 import zlib
+from array import array
 from dataclasses import dataclass, field
+
+_REV8 = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))
 
 
 def _reflect(value: int, width: int) -> int:
@@ -31,6 +36,7 @@ class Crc:
     xorout: int
     check: int  # CRC of b"123456789"
     _table: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _rinit: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         table = []
@@ -50,11 +56,48 @@ class Crc:
                     crc = ((crc << 1) ^ self.poly) & mask if crc & top else (crc << 1) & mask
                 table.append(crc)
         object.__setattr__(self, "_table", tuple(table))
+        object.__setattr__(self, "_rinit", _reflect(self.init, self.width))
 
     def __call__(self, data: bytes | bytearray | memoryview) -> int:
+        if self.width == 16 and self.refin == self.refout:
+            if self.poly == 0x1021:
+                return self._hqx(data if isinstance(data, bytes) else bytes(data))
+            if self.refin:
+                return self._by_words(data if isinstance(data, bytes) else bytes(data))
+        return self._by_bytes(data)
+
+    def _hqx(self, data: bytes) -> int:
+        """Poly 0x1021 through binascii.crc_hqx (C); a reflected variant is the same
+        register fed bit-reversed bytes, read back bit-reversed."""
+        if not self.refin:
+            return binascii.crc_hqx(data, self.init) ^ self.xorout
+        crc = binascii.crc_hqx(data.translate(_REV8), self.init)
+        return ((_REV8[crc & 0xFF] << 8) | _REV8[crc >> 8]) ^ self.xorout
+
+    def _by_words(self, data: bytes) -> int:
+        """A reflected 16-bit CRC two input bytes per step (a 65,536-entry table, built once):
+        after 16 shifts the register depends only on (register ^ little-endian word)."""
+        words_table = _WORD_TABLES.get(self.name)
+        if words_table is None:
+            t = self._table
+            words_table = array("H", [(t[x & 0xFF] >> 8) ^ t[((x >> 8) ^ t[x & 0xFF]) & 0xFF] for x in range(1 << 16)])
+            _WORD_TABLES[self.name] = words_table
+        even = len(data) & ~1
+        words = array("H")
+        words.frombytes(data[:even])
+        if sys.byteorder == "big":
+            words.byteswap()
+        crc = self._rinit
+        for word in words:
+            crc = words_table[crc ^ word]
+        if even != len(data):
+            crc = (crc >> 8) ^ self._table[(crc ^ data[-1]) & 0xFF]
+        return crc ^ self.xorout
+
+    def _by_bytes(self, data: bytes | bytearray | memoryview) -> int:
         table = self._table
         if self.refin:
-            crc = _reflect(self.init, self.width)
+            crc = self._rinit
             for byte in data:
                 crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
         else:
@@ -67,6 +110,8 @@ class Crc:
             crc = _reflect(crc, self.width)
         return crc ^ self.xorout
 
+
+_WORD_TABLES: dict[str, array] = {}
 
 CRC16_X25 = Crc("CRC-16/X-25", 16, 0x1021, 0xFFFF, True, True, 0xFFFF, 0x906E)  # = CRC-ITU, IBM-SDLC (GT06)
 CRC16_CCITT_FALSE = Crc("CRC-16/CCITT-FALSE", 16, 0x1021, 0xFFFF, False, False, 0, 0x29B1)  # IBM-3740

@@ -140,3 +140,14 @@ def test_coordinates_and_dates() -> None:
     assert readers.packed_time(bytes([26, 2, 30, 1, 2, 3])) is None
     assert readers.bcd_time(bytes.fromhex("260101120000")).hour == 12
     assert readers.bits(0b101100, 2, 3) == 0b011
+
+
+@pytest.mark.parametrize("crc", list(checksums.CATALOGUE.values()), ids=list(checksums.CATALOGUE))
+def test_crc_fast_paths_match_the_byte_table(crc: checksums.Crc) -> None:
+    """binascii (poly 0x1021) and two-bytes-per-step paths agree with the plain byte table."""
+    import random
+
+    rng = random.Random(crc.name)
+    for n in range(100):
+        data = rng.randbytes(n)
+        assert crc(data) == crc._by_bytes(data) == crc(bytearray(data))
