@@ -86,6 +86,13 @@ GPS_LBS_5 = 0x31
 GPS_LBS_STATUS_4 = 0x32  # AZ735 GPS when extended
 WIFI_5 = 0x33  # AZ735 alarm when extended
 LBS_3 = 0x34
+STATUS_2 = 0x36  # Jimi IoT 4G status; GPS+LBS+RFID on TRX16i (length byte 0x35)
+ALARM_MODULE = 0x39  # Jimi IoT 4G
+BMS = 0x40  # WD-209 battery management
+IBUTTON = 0x61
+ATTENDANCE = 0xB0
+BLUETOOTH_CLOCK = 0xB2
+WIFI_4 = 0xF3
 GPS_LBS_3 = 0x37
 GPS_LBS_8 = 0x38
 WIFI_2 = 0x69
@@ -111,7 +118,8 @@ GPS_TYPES = frozenset(
     | {GPS_LBS_STATUS_2, GPS_LBS_STATUS_3, GPS_LBS_STATUS_4, GPS_PHONE, GPS_LBS_EXTEND, GPS_LBS_7}
     | {FENCE_SINGLE, FENCE_MULTI}
 )
-LBS_TYPES = (GPS_TYPES - {GPS, GPS_PHONE, GPS_LBS_EXTEND}) | {LBS_STATUS, LBS_ALARM}
+LBS_ADDRESS = 0xA7  # GK310: serving cell only (an address request)
+LBS_TYPES = (GPS_TYPES - {GPS, GPS_PHONE, GPS_LBS_EXTEND}) | {LBS_STATUS, LBS_ALARM, LBS_ADDRESS}
 STATUS_TYPES = frozenset(
     {STATUS, LBS_STATUS, GPS_LBS_STATUS_1, GPS_LBS_STATUS_2, GPS_LBS_STATUS_3, GPS_LBS_STATUS_4, FENCE_MULTI}
     | {LBS_ALARM}
@@ -121,8 +129,11 @@ MULTI_LBS_TYPES = frozenset(
 )
 POSITION_TYPES = GPS_TYPES | {GPS_LBS_8, GPS_MODULAR}
 STATUS_ONLY_TYPES = MULTI_LBS_TYPES | {LBS_STATUS, WIFI, WIFI_2, STRING, STRING_INFO, INFO, SERIAL, LBS_3}
-STATUS_ONLY_TYPES |= {WIFI_5, DEVICE_STATUS, PERIPHERAL}
-ALARM_TYPES = frozenset({GPS_LBS_STATUS_1, GPS_LBS_STATUS_2, GPS_LBS_STATUS_3, FENCE_MULTI, LBS_ALARM, ALARM})
+STATUS_ONLY_TYPES |= {WIFI_5, DEVICE_STATUS, PERIPHERAL, STATUS_2, BMS, BLUETOOTH_CLOCK, WIFI_4, 0x8C, LBS_ADDRESS}
+POSITION_TYPES |= {IBUTTON}
+ALARM_TYPES = frozenset(
+    {GPS_LBS_STATUS_1, GPS_LBS_STATUS_2, GPS_LBS_STATUS_3, FENCE_MULTI, LBS_ALARM, ALARM, ALARM_MODULE}
+)
 #: 0x22-style trailer: ACC, upload mode, re-upload flag
 UPLOAD_TRAILER_TYPES = frozenset({GPS_LBS_2, GPS_LBS_3, GPS_LBS_4, GPS_LBS_5})
 #: basic (78 78) types Traccar does not acknowledge with the echo reply
@@ -250,6 +261,20 @@ LOCATION_TEXT = re.compile(
     r"DateTime:(\d{4})-(\d\d)-(\d\d) +(\d\d):(\d\d):(\d\d)"
 )
 KNOTS = 1.852
+#: 0x94 sub-type 0x0D fuel sensor text: address, output, temperature, version, status, level ...
+FUEL_TEXT = re.compile(r"!AIOIL,\d+,\d+\.\d+,(\d+\.\d+),[^,]+,\d{4},(\d+\.\d+),[01],\d+,[0-9A-Fa-f]{2}")
+#: 0x8C OBD text "<pid hex>=<value hex>,...": pid -> (key, scale); 0x74 is the VIN as text
+OBD_PIDS = {
+    0x40: "odometer",
+    0x43: "fuel",
+    0x45: "coolantTemp",
+    0x53: "obdSpeed",
+    0x54: "rpm",
+    0x71: "fuelUsed",
+    0x73: "hours",
+}
+OBD = 0x8C
+OBD_TRAILER = 12  # bytes after the OBD text (before serial and CRC)
 
 _REV8 = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
@@ -402,7 +427,13 @@ class _Unit:
         return self.model in VL_MODELS
 
     def alarm(self, code: int) -> str | None:
-        for special, table in ((self.lw, LW_ALARMS), (self.model == "SEEWORLD", SEEWORLD_ALARMS), (self.vl, VL_ALARMS)):
+        specials = (
+            (self.variant == "trx16i", TRX16I_ALARMS),
+            (self.lw, LW_ALARMS),
+            (self.model == "SEEWORLD", SEEWORLD_ALARMS),
+            (self.vl, VL_ALARMS),
+        )
+        for special, table in specials:
             if special and code in table:
                 return table[code]
         return ALARM_CODES.get(code)
@@ -426,7 +457,11 @@ _VARIANTS = {
     (FENCE_SINGLE, 0x0C): "seeworld",
     (WIFI, 0x28): "rfid",
     (WIFI_3, 0x40): "lw4g",
+    (FENCE_SINGLE, 0x18): "seeworld",
+    (STATUS_2, 0x35): "trx16i",
+    (GPS_LBS_STATUS_1, 0x2D): "trx16i",
 }
+TRX16I_ALARMS = {0x09: "geofence", 0x0E: "lowPower"}
 
 
 def _variant(f: _Frame) -> str:
@@ -462,7 +497,8 @@ def _kind(f: _Frame) -> str:
         return "alarm"
     if _reupload_flag(f):
         return "batch"
-    if t in POSITION_TYPES or (t, _variant(f)) in ((WIFI, "rfid"), (WIFI_3, "lw4g"), (LBS_3, "standard")):
+    position_variants = ((WIFI, "rfid"), (WIFI_3, "lw4g"), (LBS_3, "standard"), (STATUS_2, "trx16i"))
+    if t in POSITION_TYPES or (t, _variant(f)) in position_variants:
         return "position"
     if t in STATUS_ONLY_TYPES:
         return "status"
@@ -526,7 +562,11 @@ def _lbs(r: _Reader, rec: Record, t: int, unit: _Unit, *, has_length: bool) -> N
     lac = r.sint(4) if wide else r.u16()
     if wide or unit.variant == "sl4x":
         cid = r.uint(8)
-    elif t in (GPS_LBS_6, GPS_LBS_DRIVER) or unit.variant == "seeworld":
+    elif (
+        t in (GPS_LBS_6, GPS_LBS_DRIVER, IBUTTON)
+        or unit.variant == "seeworld"
+        or (t, unit.variant) == (STATUS_2, "trx16i")
+    ):
         cid = r.uint(4)
     else:
         cid = r.uint(3)
@@ -600,6 +640,8 @@ def _status_block(r: _Reader, rec: Record, t: int, unit: _Unit) -> None:
         rec.power = float(code)
     elif unit.variant != "vxt01":
         _add_alarm(rec, unit.alarm(code))
+        if unit.variant == "trx16i":
+            rec.attributes["event"] = str(code)
 
 
 def _upload_trailer(r: _Reader, rec: Record) -> None:
@@ -689,6 +731,9 @@ def _type_trailer(r: _Reader, rec: Record, t: int, unit: _Unit) -> None:
     if t == WIFI and variant == "rfid":
         rec.attributes["driverUniqueId"] = r.take(8).hex()
         r.u8()  # validity
+    if t == GPS_LBS_STATUS_1 and variant == "trx16i":
+        r.u8()  # language
+        _rfid(rec, r.take(8))
     if unit.nt and t in (GPS_LBS_2, GPS_LBS_DRIVER):
         rec.odometer = float(r.uint(3))
         rec.attributes["hours"] = str(r.uint(3) * 60_000)
@@ -703,6 +748,166 @@ def _type_trailer(r: _Reader, rec: Record, t: int, unit: _Unit) -> None:
         rec.odometer = float(r.uint(4))
     if t in (GPS_LBS_STATUS_3, FENCE_MULTI) and r.remaining:
         rec.attributes["geofence"] = str(r.u8())
+
+
+def _rfid(rec: Record, raw: bytes) -> None:
+    if any(raw):
+        rec.attributes["driverUniqueId"] = raw.hex()
+
+
+def _trx16i(r: _Reader, t: int, unit: _Unit) -> list[Record]:
+    """0x36 on TRX16i units: GPS, LBS (4-byte cell id), ACC, upload mode, re-upload flag,
+    odometer u32, power u16 (1/100 V), battery u8 (1/10 V), hours u24 (minutes), RFID (8 B)."""
+    rec = Record()
+    _gps(r, rec)
+    _lbs(r, rec, t, unit, has_length=False)
+    _upload_trailer(r, rec)
+    rec.attributes["uploadMode"] = rec.attributes.pop("event")
+    rec.odometer = float(r.uint(4))
+    rec.power = r.u16() / 100
+    rec.battery = r.u8() / 10
+    rec.attributes["hours"] = str(r.uint(3) * 60_000)
+    _rfid(rec, r.take(8))
+    return [rec]
+
+
+def _seeworld_status(r: _Reader, unit: _Unit) -> list[Record]:
+    """0xA3 on SEEWORLD units (length byte 0x18): terminal info, extension status u16, voltage
+    level, GSM signal, power (V), language, sound, light, steps u32, battery %, charging, moving."""
+    rec = Record()
+    _terminal_info(r, rec, unit)
+    r.take(3)  # extension bit status, voltage level
+    rec.attributes["rssi"] = str(r.u8())
+    rec.power = float(r.u8())
+    r.take(3)  # language, sound switch, light switch
+    rec.attributes["steps"] = str(r.uint(4))
+    rec.battery_level = float(r.u8())
+    rec.attributes["charge"] = _text(r.u8() == 1)
+    rec.attributes["motion"] = _text(r.u8() == 1)
+    return [rec]
+
+
+def _jimi_modules(r: _Reader, rec: Record) -> None:
+    """Module list of 0x36/0x39 (Jimi IoT 4G): id u16, length u8, value."""
+    while r.remaining >= 3:
+        module, size = r.u16(), r.u8()
+        value = _Reader(r.take(min(size, r.remaining)))
+        if module == 0x0018 and value.remaining >= 2:
+            rec.battery = value.u16() / 100
+        elif module == 0x0032 and value.remaining:
+            rec.attributes["startupStatus"] = str(value.u8())
+        elif module == 0x006A and value.remaining:
+            rec.battery_level = float(value.u8())
+
+
+def _jimi_status(r: _Reader, t: int, unit: _Unit) -> list[Record]:
+    """0x36 status / 0x39 alarm (Jimi IoT 4G): [GPS, LBS (cell type first, rssi last)],
+    terminal info, voltage level, GSM signal, alarm (+ high nibble of the language), language,
+    then modules."""
+    rec = Record()
+    if t == ALARM_MODULE:
+        _gps(r, rec)
+        cell_type = r.u8()
+        mcc = r.u16()
+        mnc = r.u16() if mcc & 0x8000 else r.u8()
+        wide = cell_type >= 3
+        lac = r.sint(4) if wide else r.u16()
+        cid = r.uint(8 if wide else 3)
+        r.take(2 if wide else 1)  # rssi
+        _cell(rec, mcc, mnc, lac, cid)
+    _terminal_info(r, rec, unit)
+    _battery_level(rec, r.u8())
+    rec.attributes["rssi"] = str(r.u8())
+    code = r.u8()
+    if t == ALARM_MODULE and r.remaining:
+        code |= (r.peek() >> 4) << 8
+    _add_alarm(rec, unit.alarm(code))
+    r.u8()  # language
+    _jimi_modules(r, rec)
+    return [rec]
+
+
+def _ibutton(r: _Reader, t: int, unit: _Unit) -> list[Record]:
+    """0x61: IMEI (8 B), GPS, LBS, iButton id (u32 + u16, as one decimal number)."""
+    rec = Record()
+    r.take(8)
+    _gps(r, rec)
+    _lbs(r, rec, t, unit, has_length=False)  # 4-byte cell id
+    rec.attributes["driverUniqueId"] = str((r.uint(4) << 16) | r.u16())
+    return [rec]
+
+
+def _bluetooth_clock(r: _Reader) -> list[Record]:
+    """0xB2: time, rssi, tag mac, uuid (16 B), major, minor, tag battery (1/100 V), clock-in kind."""
+    rec = Record(fix_time=_date(r.take(6)))
+    rec.attributes["rssi"] = str(r.sint(1))
+    rec.attributes["tagMac"] = r.take(6).hex()
+    rec.attributes["tagUuid"] = r.take(16).hex()
+    rec.attributes["tagMajor"] = str(r.u16())
+    rec.attributes["tagMinor"] = str(r.u16())
+    rec.attributes["tagBattery"] = str(r.u16() / 100)
+    rec.attributes["clock"] = str((r.u8() >> 2) & 0x0F)
+    return [rec]
+
+
+def _bms(r: _Reader) -> list[Record]:
+    """0x40 (WD-209 battery management): serial (8 B), unix time, capacities, health, temperature
+    (1/10 K), current, voltage (mV), cycles, 14 cell voltages (mV), intervals, barcode, version,
+    maker, battery / controller status and fault words."""
+    r.take(8)
+    rec = Record(fix_time=datetime.fromtimestamp(r.uint(4), UTC))
+    a = rec.attributes
+    a["relativeCapacity"] = str(r.u8())
+    a["remainingCapacity"] = str(r.u16())
+    a["absoluteCapacity"] = str(r.u8())
+    a["fullCapacity"] = str(r.u16())
+    a["batteryHealth"] = str(r.u8())
+    a["batteryTemp"] = str(round(r.u16() / 10 - 273.1, 1))
+    a["current"] = str(r.u16())
+    rec.battery = r.u16() / 1000
+    a["cycleIndex"] = str(r.u16())
+    for i in range(1, 15):
+        a[f"batteryCell{i}"] = str(r.u16() / 1000)
+    a["currentChargeInterval"] = str(r.u16())
+    a["maxChargeInterval"] = str(r.u16())
+    a["barcode"] = r.take(16).decode("latin-1").strip()
+    a["batteryVersion"] = str(r.u16())
+    a["manufacturer"] = r.take(16).decode("latin-1").strip()
+    a["batteryStatus"] = str(r.uint(4))
+    a["controllerStatus"] = str(r.uint(4))
+    a["controllerFault"] = str(r.uint(4))
+    return [rec]
+
+
+def _obd(r: _Reader) -> list[Record]:
+    """0x8C (FM08ABC): time, ACC, then `pid=value` pairs in hex text, 12 trailing bytes."""
+    rec = Record(fix_time=_date(r.take(6)))
+    rec.ignition = r.u8() > 0
+    text = r.take(max(0, r.remaining - OBD_TRAILER)).decode("ascii", "replace")
+    for pair in text.split(","):
+        key, _, value = pair.partition("=")
+        if len(key) < 2 or not value or not all(c in HEX_DIGITS for c in key[:2]):
+            continue
+        pid = int(key[:2], 16)
+        if pid == 0x74:
+            rec.attributes["vin"] = value
+        elif pid in OBD_PIDS and all(c in HEX_DIGITS for c in value):
+            number = int(value, 16) / 100
+            if OBD_PIDS[pid] == "odometer":
+                rec.odometer = number
+            else:
+                rec.attributes[OBD_PIDS[pid]] = str(number)
+    return [rec]
+
+
+def _wifi4(r: _Reader) -> list[Record]:
+    """0xF3: BCD time, count, count x (2 B, mac 6 B): access points only."""
+    # the time is read digit-wise like BCD, although units send binary values (as Traccar does)
+    rec = Record(fix_time=_date(bytes((b >> 4) * 10 + (b & 0x0F) for b in r.take(6))))
+    count = r.u8()
+    r.take(8 * count)
+    rec.attributes["wifiCount"] = str(count)
+    return [rec]
 
 
 def _modules(r: _Reader, rec: Record) -> None:
@@ -871,7 +1076,8 @@ def _info(r: _Reader, f: _Frame) -> list[Record]:
     elif sub == 0x04:
         for item in r.take(r.remaining).decode("ascii", "replace").split(";"):
             key, _, value = item.partition("=")
-            if key in INFO_STATUS_KEYS and value.strip() and all(c in HEX_DIGITS for c in value.strip()):
+            value = value.strip()
+            if key in INFO_STATUS_KEYS and value and all(c in HEX_DIGITS for c in value):
                 rec.attributes[INFO_STATUS_KEYS[key]] = str(int(value, 16))
     elif sub == 0x05:
         if r.remaining >= 7:
@@ -886,6 +1092,14 @@ def _info(r: _Reader, f: _Frame) -> list[Record]:
             rec.attributes["networkTechnology"] = "4G" if r.u8() else "2G"
         elif r.remaining == 2:
             rec.power = r.u16() / 100
+    elif sub == 0x0D:
+        raw = r.take(r.remaining)
+        text = (raw if raw[:1] == b"!" else raw[6:]).decode("ascii", "replace")
+        match = FUEL_TEXT.match(text)
+        if match is None:
+            return []
+        rec.attributes["temp1"] = str(float(match.group(1)))
+        rec.attributes["fuel"] = str(float(match.group(2)))
     elif sub == 0x1B:
         if chr(r.peek()).isalpha():
             rec.attributes["serial"] = r.take(r.remaining).decode("ascii", "replace").strip()
@@ -1073,6 +1287,22 @@ def _records(f: _Frame, unit: _Unit) -> list[Record]:
         return _modular(r)
     if t in (DEVICE_STATUS, PERIPHERAL):
         return _device_status(r, t)
+    if not f.extended and t == STATUS_2 and unit.variant == "trx16i":
+        return _trx16i(r, t, unit)
+    if not f.extended and t in (STATUS_2, ALARM_MODULE):
+        return _jimi_status(r, t, unit)
+    if t == FENCE_SINGLE and unit.variant == "seeworld":
+        return _seeworld_status(r, unit) if f.length == 0x18 else []
+    if t == IBUTTON:
+        return _ibutton(r, t, unit)
+    if t == BLUETOOTH_CLOCK:
+        return _bluetooth_clock(r)
+    if t == BMS:
+        return _bms(r)
+    if t == WIFI_4:
+        return _wifi4(r)
+    if t == OBD:
+        return _obd(r)
     if f.extended and t in (GPS_LBS_STATUS_4, WIFI_5):
         return _az735(r, t, unit)
     if t == GPS_LBS_8:

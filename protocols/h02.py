@@ -289,6 +289,7 @@ def _date_index(fields: list[str], i: int) -> int | None:
 
 
 def _split(frame: bytes) -> list[str]:
+    frame = frame.rstrip(b"\r\n")  # a capture may keep the line end some units send after "#"
     if len(frame) < MAKER_LEN + 3 or frame[0] != STAR or frame[-1] != HASH or frame[MAKER_LEN + 1] != ord(","):
         raise DecodeError("not an H02 text frame (*XX,id,TYPE...#)")
     if not _is_letters(frame[1 : MAKER_LEN + 1]):

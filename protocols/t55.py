@@ -28,6 +28,11 @@ Position sentences (any common talker ``GP``/``GN``/``GL``/``GA``/``GB``/``BD``/
 Status sentences: ``$GPIOP,inputs,outputs,adc1..adc4,power,battery`` and
 ``$GPTXT,NET,<id>,operator,rssi,mcc mnc*hh``.
 
+GpsGate clients (Traccar `gpsgate`, an alias here: the same NMEA lines plus a login) send
+``$FRLIN,<user>,<id>,<password>*hh`` (answered ``$FRSES,<session>*hh``), ``$FRVER,...``
+(answered with the server version) and ``$FRCMD,<id>,<command>,,lat,N|S,lon,E|W,altitude,
+knots,course,ddmmyy,hhmmss,1|0`` positions; their ``$GPRMC`` lines are t55's.
+
 Detection (priority 85, after every specific ``$`` protocol): the first line must parse as
 one of the sentences above (a TCP head without its newline yet is MORE while it can still
 become one).  RMC lines with a non-standard tail (ExtremTrac's ``...,0,,1111,1111``) are not
@@ -60,6 +65,7 @@ from .base import (
     FramingError,
     Record,
 )
+from .kit.checksums import crc32, nmea
 from .kit.framing import LineFramer
 from .kit.readers import KNOTS, checked_coordinates, ddmm, ddmmyy_hhmmss, utc
 
@@ -67,8 +73,9 @@ TALKERS = frozenset({"GP", "GN", "GL", "GA", "GB", "GQ", "BD", "II", "IN"})
 NMEA_TYPES = ("RMC", "GGA", "GLL")
 #: sentence words that name a t55 sentence (after the `$`)
 WORDS = frozenset({"GPRMA", "TRCCR", "GPIOP", "PUBX", "GPTXT", "ID", "PGID", "DEVID", "PCPTI"})
-WORDS |= {"PSIWMDID", "CONNECT", "GPFID"}
-IDENTITY_WORDS = ("PGID", "DEVID", "PCPTI", "PSIWMDID", "CONNECT", "GPFID")
+WORDS |= {"PSIWMDID", "CONNECT", "GPFID", "FRLIN", "FRVER", "FRCMD"}
+IDENTITY_WORDS = ("PGID", "DEVID", "PCPTI", "PSIWMDID", "CONNECT", "GPFID", "FRLIN")
+GPSGATE_VERSION = "$FRVER,1,0,GpsGate Server 1.0"
 
 _PREFIX = re.compile(rb"[0-9A-Za-z]{1,24}(?:,|/[0-9A-Za-z]{1,24}/)?(?=\$)")
 _HEX_ID = re.compile(r"[0-9A-F]{6,24}")
@@ -351,8 +358,29 @@ def _wmcs(body: str, ctx: Context) -> tuple[Record, str]:
     return record, device_id
 
 
+def _frcmd(body: str) -> tuple[Record, str]:
+    """A GpsGate `$FRCMD` position: id, command, -, lat, N|S, lon, E|W, altitude, knots, course,
+    ddmmyy, hhmmss, valid 1|0."""
+    f = [item.strip() for item in _split_checksum(body)[0].split(",")]
+    if len(f) < 13 or not f[0]:
+        raise DecodeError("FRCMD with fewer than 13 fields")
+    fix_time = ddmmyy_hhmmss(f[10], f[11])
+    if fix_time is None:
+        raise DecodeError(f"not a real instant: {f[10]} {f[11]}")
+    record = Record(fix_time=fix_time, valid=f[12] == "1")
+    _position(record, _nmea_coordinate(f[3], f[4], "N", "S"), _nmea_coordinate(f[5], f[6], "E", "W"))
+    record.altitude = _float(f[7], 0.0)
+    record.speed = _float(f[8], 0.0) * KNOTS
+    record.course = _float(f[9], 0.0)
+    record.attributes["command"] = f[1]
+    return record, f[0]
+
+
 def _identity(word: str, body: str) -> str | None:
     """The id an identification sentence names."""
+    if word == "FRLIN":  # user, id, password
+        fields = _split_checksum(body)[0].split(",")
+        return fields[1].strip() or None if len(fields) > 2 else None
     text = body.split(",", 1)[0] if word in ("PCPTI", "CONNECT") else _split_checksum(body)[0]
     text = text.strip()
     return text or None
@@ -420,7 +448,7 @@ def parse_line(frame: bytes) -> Line:
 def _kind(word: str) -> str:
     if word in IDENTITY_WORDS or word in ("IMEI", "HEXID"):
         return "login"
-    if word in ("IOP", "TXT"):
+    if word in ("IOP", "TXT", "FRVER"):
         return "status"
     return "position"
 
@@ -457,6 +485,8 @@ def decode_line(line: Line, ctx: Context) -> Decoded:
         device_id = inner or device_id
     elif word == "ID":
         record, device_id = _wmcs(body, ctx)
+    elif word == "FRCMD":
+        record, device_id = _frcmd(body)
     kind = _kind(word)
     return Decoded(kind, device_id, [record] if record is not None else [])
 
@@ -511,11 +541,16 @@ def _detect(head: bytes, transport: str) -> Detection:
     return Detection.YES
 
 
+def _nmea_reply(message: str) -> bytes:
+    return f"{message}*{nmea(message):02X}\r\n".encode("ascii")
+
+
 class T55Codec(Codec):
     name = "t55"
+    aliases = ("gpsgate",)
     first_bytes = b"$0123456789ABCDEFIQ"
     priority = 85
-    replies = False
+    replies = True  # GpsGate clients wait for $FRSES; plain NMEA units never get an answer
     transports = frozenset({"tcp", "udp"})
     max_frame = MAX_LINE
 
@@ -534,9 +569,17 @@ class T55Codec(Codec):
     def inspect(self, frame: bytes, transport: str) -> FrameInfo:
         line = parse_line(frame)
         device_id = line.prefix_id
-        if line.word in IDENTITY_WORDS or line.word in ("IMEI", "HEXID", "QZE", "ID", "TXT", "PUBX", "RMC"):
+        if line.word in IDENTITY_WORDS or line.word in ("IMEI", "HEXID", "QZE", "ID", "TXT", "PUBX", "RMC", "FRCMD"):
             device_id = decode_line(line, Context(received_at=None)).device_id or device_id
-        return FrameInfo(_kind(line.word), device_id, None)
+        reply = None
+        if line.word == "FRLIN":
+            # the session token only has to be echoed by the client; the device id's CRC is stable
+            reply = _nmea_reply(
+                f"$FRSES,{crc32((device_id or '').encode()):08X}" if device_id else "$FRERR,AuthError,Parse error"
+            )
+        elif line.word == "FRVER":
+            reply = _nmea_reply(GPSGATE_VERSION)
+        return FrameInfo(_kind(line.word), device_id, reply)
 
     def decode(self, frame: bytes, ctx: Context) -> Decoded:
         if len(frame) > self.max_frame:

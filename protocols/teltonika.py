@@ -50,9 +50,11 @@ is always False: the stream layer recognises late points by their time stamp.
 from __future__ import annotations
 
 import math
+import re
 import struct
 import sys
 from array import array
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
 
@@ -130,7 +132,7 @@ GH3000_OPERATOR = 0x80
 FLOAT_PAIR = struct.Struct(">ff")
 
 # --- FMB AVL ids ------------------------------------------------------------------
-IO_DIN = {1: "in1", 2: "in2", 3: "in3"}
+IO_DIN = {1: "in1", 2: "in2", 3: "in3", 4: "in4"}
 IO_DOUT = {179: "out1", 180: "out2"}
 IO_AIN1 = 9
 IO_TOTAL_ODOMETER = 16
@@ -285,18 +287,27 @@ class _Reader:
 IoValue = int | bytes
 
 
-def _read_io(r: _Reader, id_size: int, count_size: int, variable: bool) -> dict[int, IoValue]:
-    """The 1/2/4/8-byte IO groups (and the variable-length group for 8 Extended)."""
+def _read_io(
+    r: _Reader, id_size: int, count_size: int, variable: bool, extended: bool = False
+) -> tuple[dict[int, IoValue], dict[int, int]]:
+    """The 1/2/4/8-byte IO groups, the 16-byte group when the `extended` option is set,
+    and the variable-length group for 8 Extended.  Also returns each numeric id's width."""
     io: dict[int, IoValue] = {}
+    widths: dict[int, int] = {}
     for width in (1, 2, 4, 8):
         for _ in range(r.uint(count_size)):
             io_id = r.uint(id_size)
             io[io_id] = r.uint(width)
+            widths[io_id] = width
+    if extended:
+        for _ in range(r.uint(count_size)):
+            io_id = r.uint(id_size)
+            io[io_id] = r.take(16)
     if variable:
         for _ in range(r.uint(count_size)):
             io_id = r.uint(id_size)
             io[io_id] = r.take(r.uint(2))
-    return io
+    return io, widths
 
 
 def _normalize_io(record: Record, io: dict[int, IoValue]) -> None:
@@ -307,7 +318,7 @@ def _normalize_io(record: Record, io: dict[int, IoValue]) -> None:
     numeric = {k: v for k, v in io.items() if isinstance(v, int)}
     for io_id, name in (IO_DIN | IO_DOUT).items():
         if io_id in numeric:
-            attrs[name] = str(numeric[io_id])
+            attrs[name] = "true" if numeric[io_id] > 0 else "false"
     if IO_IGNITION in numeric:
         record.ignition = numeric[IO_IGNITION] > 0
         attrs["ignition"] = str(record.ignition).lower()
@@ -347,23 +358,233 @@ def _normalize_io(record: Record, io: dict[int, IoValue]) -> None:
         record.alarms.append("geofenceEnter" if numeric[zone] else "geofenceExit")
 
 
-def _avl_records(r: _Reader, count: int, codec: int) -> list[Record]:
+def _signed(value: int, width: int) -> int:
+    bits = 8 * width
+    return value - (1 << bits) if value >> (bits - 1) & 1 else value
+
+
+def _fmb(model: str | None) -> bool:
+    return bool(model) and re.fullmatch(r"FM[B-Z]...|MTB100|MSP500", model or "") is not None
+
+
+def _fmb6(model: str | None) -> bool:
+    return bool(model) and re.fullmatch(r"FM.6..", model or "") is not None
+
+
+def _tat(model: str | None) -> bool:
+    return bool(model) and re.fullmatch(r"T.T...", model or "") is not None
+
+
+def _fmb_not6(model: str | None) -> bool:
+    return _fmb(model) and not _fmb6(model)
+
+
+def _fmb_or_tat(model: str | None) -> bool:
+    return _fmb(model) or _tat(model)
+
+
+def _any(model: str | None) -> bool:
+    return True
+
+
+def _scaled(key: str, scale: float = 1, signed: bool = False) -> Callable[[Record, int, int], None]:
+    def handler(record: Record, value: int, width: int) -> None:
+        number = _signed(value, width) if signed else value
+        record.attributes[key] = str(number / scale if scale != 1 else number)
+
+    return handler
+
+
+def _flag(key: str) -> Callable[[Record, int, int], None]:
+    def handler(record: Record, value: int, width: int) -> None:
+        record.attributes[key] = "true" if value > 0 else "false"
+
+    return handler
+
+
+def _io_speed(record: Record, value: int, width: int) -> None:
+    record.speed = float(value)
+
+
+def _io_iccid(record: Record, value: int, width: int) -> None:
+    record.attributes["iccid"] = str(_signed(value, width))
+
+
+def _io_odometer_km(record: Record, value: int, width: int) -> None:
+    record.attributes["obdOdometer"] = str(value * 1000)
+
+
+#: Traccar's model-gated IO elements (option `model`): id -> [(applies to model, handler)]
+#: FMB/FMC/FMM/FMT... (`FM[B-Z]xxx`, MTB100, MSP500), FM.6xx, TAT (`T.Txxx`)
+MODEL_IO: dict[int, list[tuple[Callable[[str | None], bool], Callable[[Record, int, int], None]]]] = {
+    9: [(_fmb, _scaled("adc1", 1000))],
+    10: [(_fmb, _scaled("adc2", 1000))],
+    11: [(_fmb, _io_iccid)],
+    12: [(_fmb, _scaled("fuelUsed", 1000))],
+    13: [(_fmb, _scaled("fuelConsumption", 100))],
+    17: [(_any, _scaled("axisX", signed=True))],
+    18: [(_any, _scaled("axisY", signed=True))],
+    19: [(_any, _scaled("axisZ", signed=True))],
+    24: [(_fmb, _io_speed)],
+    25: [(_any, _scaled("bleTemp1", 100, True))],
+    26: [(_any, _scaled("bleTemp2", 100, True))],
+    27: [(_any, _scaled("bleTemp3", 100, True))],
+    28: [(_any, _scaled("bleTemp4", 100, True))],
+    30: [(_fmb, _scaled("faultCount"))],
+    31: [(_fmb, _scaled("engineLoad"))],
+    32: [(_fmb, _scaled("coolantTemp", signed=True))],
+    36: [(_fmb, _scaled("rpm"))],
+    43: [(_fmb, _scaled("milDistance"))],
+    57: [(_fmb, _scaled("hybridBatteryLevel", signed=True))],
+    68: [(_fmb, _scaled("batteryCurrent", 1000))],
+    72: [(_fmb, _scaled("temp1", 10, True))],
+    73: [(_fmb, _scaled("temp2", 10, True))],
+    74: [(_fmb, _scaled("temp3", 10, True))],
+    75: [(_fmb, _scaled("temp4", 10, True))],
+    80: [(_fmb_not6, _scaled("dataMode"))],
+    81: [(_fmb_not6, _scaled("obdSpeed"))],
+    82: [(_fmb_not6, _scaled("throttle"))],
+    83: [(_fmb_not6, _scaled("fuelUsed", 10))],
+    84: [(_fmb_not6, _scaled("fuel", 10))],
+    85: [(_fmb_not6, _scaled("rpm"))],
+    87: [(_fmb_not6, _scaled("obdOdometer"))],
+    89: [(_fmb_not6, _scaled("fuelLevel"))],
+    107: [(_fmb, _scaled("fuelUsed", 10))],
+    110: [(_fmb, _scaled("fuelConsumption", 10))],
+    115: [(_fmb, _scaled("engineTemp", 10, True))],
+    200: [(_fmb, _scaled("sleepMode"))],
+    205: [(_fmb_or_tat, _scaled("cid2g"))],
+    206: [(_fmb_or_tat, _scaled("lac"))],
+    241: [(_any, _scaled("operator"))],
+    389: [(lambda m: m == "FMB003", _io_odometer_km)],
+    636: [(_fmb_or_tat, _scaled("cid4g"))],
+    662: [(_fmb, _flag("door"))],
+    701: [(_fmb6, _scaled("bleTemp1", 10, True))],
+    702: [(_fmb6, _scaled("bleTemp2", 10, True))],
+    703: [(_fmb6, _scaled("bleTemp3", 10, True))],
+    704: [(_fmb6, _scaled("bleTemp4", 10, True))],
+    **{10644 + i: [(_fmb, _scaled(f"tempProbe{i + 1}", 100, True))] for i in range(6)},
+    **{10800 + i: [(_fmb, _scaled(f"eyeTemp{i + 1}", 100, True))] for i in range(4)},
+    **{10832 + i: [(_fmb, _scaled(f"eyeRoll{i + 1}", signed=True))] for i in range(4)},
+}
+#: IO ids whose value-read alarm only FMB-like models report (Traccar gates them by model)
+FMB_ONLY_ALARMS = frozenset({246, 247, 249, 251, 252})
+#: variable-length (8 Extended) ids carrying BLE tag lists (Eye sensors / beacons)
+TAG_LISTS = frozenset({548, 10828, 10829, 10831, 11317})
+
+
+def _model_io(record: Record, io: dict[int, IoValue], widths: dict[int, int], model: str | None) -> None:
+    """Traccar's model-gated and variable-length IO elements (see `MODEL_IO`)."""
+    for io_id, value in io.items():
+        if isinstance(value, bytes):
+            _variable_io(record, io_id, value)
+            continue
+        for applies, handler in MODEL_IO.get(io_id, ()):
+            if applies(model):
+                handler(record, value, widths.get(io_id, 8))
+                break
+    if _fmb6(model) and isinstance(io.get(195), int) and isinstance(io.get(196), int):
+        raw = int(io[195]).to_bytes(8, "big") + int(io[196]).to_bytes(8, "big")  # type: ignore[arg-type]
+        record.attributes["driverUniqueId"] = raw.decode("latin-1")
+
+
+def _variable_io(record: Record, io_id: int, value: bytes) -> None:
+    attrs = record.attributes
+    if io_id in (256, 325):
+        attrs["vin"] = value.decode("latin-1")
+    elif io_id == 281:
+        attrs["dtcs"] = value.decode("latin-1").replace(",", " ")
+    elif io_id == 385:
+        _beacons(record, value)
+    elif io_id in TAG_LISTS:
+        try:
+            _tags(record, value)
+        except DecodeError:
+            return
+
+
+def _beacons(record: Record, value: bytes) -> None:
+    """385: data part byte, then per beacon flags, iBeacon uuid/major/minor or Eddystone
+    namespace/instance, rssi, [battery 1/100 V], [temperature]."""
+    r = _Reader(value, 1)
+    index = 1
+    attrs = record.attributes
+    try:
+        while r.pos < len(value):
+            flags = r.uint(1)
+            if flags >> 4:
+                attrs[f"beacon{index}Uuid"] = r.take(16).hex()
+                attrs[f"beacon{index}Major"] = str(r.uint(2))
+                attrs[f"beacon{index}Minor"] = str(r.uint(2))
+            else:
+                attrs[f"beacon{index}Namespace"] = r.take(10).hex()
+                attrs[f"beacon{index}Instance"] = r.take(6).hex()
+            attrs[f"beacon{index}Rssi"] = str(_signed(r.uint(1), 1))
+            if flags & 0b10:
+                attrs[f"beacon{index}Battery"] = str(r.uint(2) / 100)
+            if flags & 0b100:
+                attrs[f"beacon{index}Temp"] = str(r.uint(2))
+            index += 1
+    except DecodeError:
+        return
+
+
+#: BLE tag parameter id -> (key suffix, how to read the value bytes)
+_TAG_PARAMETERS: dict[int, tuple[str, Callable[[bytes], str]]] = {
+    0: ("Rssi", lambda v: str(_signed(v[0], 1))),
+    1: ("Id", lambda v: v.hex()),
+    5: ("Name", lambda v: v.decode("utf-8", "replace")),
+    6: ("Temp", lambda v: str(_signed(int.from_bytes(v[:2], "big"), 2))),
+    7: ("Humidity", lambda v: str(v[0])),
+    8: ("Magnet", lambda v: "true" if v[0] else "false"),
+    9: ("Motion", lambda v: "true" if v[0] else "false"),
+    10: ("MotionCount", lambda v: str(int.from_bytes(v[:2], "big"))),
+    11: ("Pitch", lambda v: str(_signed(v[0], 1))),
+    12: ("AngleRoll", lambda v: str(_signed(int.from_bytes(v[:2], "big"), 2))),
+    13: ("LowBattery", lambda v: str(v[0])),
+    14: ("Battery", lambda v: str(int.from_bytes(v[:2], "big"))),
+    15: ("Mac", lambda v: v[:6].hex()),
+}
+
+
+def _tags(record: Record, value: bytes) -> None:
+    """BLE tag list: header byte, then per tag a length byte and parameters (id, length, value)."""
+    r = _Reader(value, 1)
+    index = 0
+    while r.pos < len(value):
+        index += 1
+        tag = _Reader(r.take(r.uint(1)))
+        while tag.pos < len(tag.data):
+            parameter, size = tag.uint(1), tag.uint(1)
+            data = tag.take(size)
+            if parameter == 2 and data:
+                # flags: bit 6 low battery, bit 7 a voltage byte follows (x10 + 2000 mV)
+                if data[0] & 0x40:
+                    record.attributes[f"tag{index}LowBattery"] = "true"
+                if data[0] & 0x80 and len(data) > 1:
+                    record.attributes[f"tag{index}Voltage"] = str(data[1] * 10 + 2000)
+            elif parameter in _TAG_PARAMETERS and data:
+                suffix, read = _TAG_PARAMETERS[parameter]
+                record.attributes[f"tag{index}{suffix}"] = read(data)
+
+
+def _avl_records(r: _Reader, count: int, codec: int, model: str | None = None, extended: bool = False) -> list[Record]:
     records = []
     for _ in range(count):
         time_ms, priority, lon, lat, altitude, angle, satellites, speed = r.unpack(RECORD_HEAD)
         if codec == CODEC_8:
             event_id = r.uint(1)
             r.uint(1)  # total IO count
-            io = _read_io(r, 1, 1, variable=False)
+            io, widths = _read_io(r, 1, 1, False, extended)
         elif codec == CODEC_16:
             event_id = r.uint(2)
             generation = r.uint(1)
             r.uint(1)  # total IO count
-            io = _read_io(r, 2, 1, variable=False)
+            io, widths = _read_io(r, 2, 1, False, extended)
         else:  # 8 Extended
             event_id = r.uint(2)
             r.uint(2)  # total IO count
-            io = _read_io(r, 2, 2, variable=True)
+            io, widths = _read_io(r, 2, 2, True, extended)
         record = Record(
             fix_time=_from_millis(time_ms),
             valid=satellites > 0,
@@ -381,6 +602,7 @@ def _avl_records(r: _Reader, count: int, codec: int) -> list[Record]:
         if priority == PRIORITY_PANIC:
             record.alarms.append("sos")
         _normalize_io(record, io)
+        _model_io(record, io, widths, model)
         records.append(record)
     return records
 
@@ -398,9 +620,34 @@ def _gh3000_records(r: _Reader, count: int) -> list[Record]:
             if mask & bit:
                 for _ in range(r.uint(1)):
                     io_id = r.uint(1)
-                    record.attributes[f"io{io_id}"] = str(r.uint(width))
+                    value = r.uint(width)
+                    record.attributes[f"io{io_id}"] = str(value)
+                    _gh3000_parameter(record, io_id, value)
         records.append(record)
     return records
+
+
+def _gh3000_parameter(record: Record, io_id: int, value: int) -> None:
+    """GH3000 (personal tracker) IO ids, as Traccar names them."""
+    attrs = record.attributes
+    if io_id == 1:
+        record.battery_level = float(value)
+    elif io_id == 2:
+        attrs["usbConnected"] = "true" if value == 1 else "false"
+    elif io_id == 5:
+        attrs["uptime"] = str(value)
+    elif io_id in (20, 21, 22):
+        attrs[{20: "hdop", 21: "vdop", 22: "pdop"}[io_id]] = str(value / 10)
+    elif io_id == 67:
+        record.battery = value / 1000
+    elif io_id == 221:
+        attrs["button"] = str(value)
+    elif io_id == 222 and value == 1:
+        record.alarms.append("sos")
+    elif io_id == 240:
+        attrs["motion"] = "true" if value == 1 else "false"
+    elif io_id == 244:
+        attrs["roaming"] = "true" if value == 1 else "false"
 
 
 def _gh3000_gps(r: _Reader, record: Record) -> None:
@@ -445,8 +692,33 @@ def _message_records(r: _Reader, count: int, codec: int) -> tuple[str | None, li
         if codec == CODEC_12 and kind == MESSAGE_CAMERA:
             continue
         text = _printable(payload.data[payload.pos :])
-        records.append(Record(fix_time=sent, attributes={"type": str(kind), "result": text}))
+        records.append(_message_record(sent, kind, text))
     return imei, records
+
+
+def _message_record(sent: datetime | None, kind: int, text: str) -> Record:
+    """A text answer; `GTSL|...|driver|...` (tachograph card) gives the driver id and
+    `UUUUww<axle loads;...>SSS` the axle weights, as Traccar reads them."""
+    record = Record(fix_time=sent, attributes={"type": str(kind)})
+    data = text.strip()
+    fields = data.split("|")
+    if data.startswith("GTSL") and len(fields) > 4:
+        record.attributes["driverUniqueId"] = fields[4]
+        return record
+    values = data[6:-4].split(";")
+    if data.startswith("UUUUww") and data.endswith("SSS") and len(values) >= 12:
+        try:
+            numbers = [float(v) for v in values[:12]]
+        except ValueError:
+            numbers = []
+        if numbers:
+            for i in range(8):
+                record.attributes[f"axle{i + 1}"] = str(numbers[i])
+            for key, value in zip(("loadTruck", "loadTrailer", "totalTruck", "totalTrailer"), numbers[8:], strict=True):
+                record.attributes[key] = str(value)
+            return record
+    record.attributes["result"] = text
+    return record
 
 
 def _printable(data: bytes) -> str:
@@ -463,15 +735,17 @@ def _from_millis(ms: int) -> datetime:
         raise DecodeError(f"timestamp {ms} ms out of range") from exc
 
 
-def _decode_body(body: bytes) -> Decoded:
+def _decode_body(body: bytes, model: str | None = None, extended: bool = False) -> Decoded:
     count = _check_body(body)
     codec = body[0]
     r = _Reader(body[:-1], 2)
     device_id = None
     if codec in MESSAGE_CODECS:
         device_id, records = _message_records(r, count, codec)
+    elif codec == CODEC_GH3000:
+        records = _gh3000_records(r, count)
     else:
-        records = _gh3000_records(r, count) if codec == CODEC_GH3000 else _avl_records(r, count, codec)
+        records = _avl_records(r, count, codec, model, extended)
     kind = _data_kind(body, count)
     if kind == "position" and records[0].alarms:
         kind = "alarm"
@@ -612,16 +886,18 @@ class TeltonikaCodec(Codec):
         return FrameInfo(_data_kind(body, count), None, count.to_bytes(4, "big"))
 
     def decode(self, frame: bytes, ctx: Context) -> Decoded:
+        model = ctx.options.get("model") or None
+        extended = ctx.options.get("extended", "false").lower() == "true"
         if ctx.transport == "udp":
             _, _, imei, body = _udp_parts(frame)
-            decoded = _decode_body(body)
+            decoded = _decode_body(body, model, extended)
             decoded.device_id = imei
             return decoded
         if frame == PING_FRAME:
             return Decoded("heartbeat")
         if frame[:1] == b"\x00" and frame[1:2] != b"\x00":
             return Decoded("login", _login_id(frame))
-        return _decode_body(_tcp_body(frame))
+        return _decode_body(_tcp_body(frame), model, extended)
 
 
 def _login_id(frame: bytes) -> str:

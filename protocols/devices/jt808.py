@@ -23,9 +23,8 @@ from ..jt808 import (
     STATUS_FIX,
     STATUS_SOUTH,
     STATUS_WEST,
-    _binary_content,
     build_frame,
-    parse_content,
+    parse_frame,
     reply_for,
 )
 
@@ -114,15 +113,15 @@ class Device(DeviceSession):
 
     def expects_reply(self, frame: bytes) -> bool:
         try:
-            header, _ = parse_content(_binary_content(frame))
+            header, _ = parse_frame(frame)
         except DecodeError:
             return False
         return reply_for(header) is not None
 
     def check_reply(self, frame: bytes, reply: bytes) -> bool:
         try:
-            sent, _ = parse_content(_binary_content(frame))
-            answer, body = parse_content(_binary_content(reply))
+            sent, _ = parse_frame(frame)
+            answer, body = parse_frame(reply)
         except (DecodeError, ChecksumError):
             return False
         if answer.terminal != sent.terminal or len(body) < 3:

@@ -47,22 +47,15 @@ DETECT_XFAIL = {
     "gt06-Gt06ProtocolDecoderTest-569-168": BAD_CRC,
     "gt06-Gt06ProtocolDecoderTest-603-174": BAD_CRC,
 }
-VL103_NEW = "VL103/G18 layout from a Traccar newer than any decoder source consulted (0x36 GPS, 0x16 driver/event)"
 DECODE_XFAIL = {
     "gt06-Gt06FrameDecoderTest-17-1": (
         "length byte announces 18 bytes but only 15 (Topin login) come: the framer waits for the announced "
         "length instead of cutting at the first 0D 0A, which would split CRC frames containing 0D 0A"
     ),
-    "gt06-Gt06ProtocolDecoderTest-46-9": "0xA3 status packet with steps (GL21L): layout not known, read as a fence GPS",
     "gt06-Gt06ProtocolDecoderTest-85-20": (
         "SL4X 0x32: Traccar's expected altitude -31703 is the frame's CRC (0x8429) read past the body"
     ),
     "gt06-Gt06ProtocolDecoderTest-266-70": DETECT_XFAIL["gt06-Gt06ProtocolDecoderTest-266-70"],
-    "gt06-Gt06ProtocolDecoderTest-637-182": VL103_NEW,
-    "gt06-Gt06ProtocolDecoderTest-640-183": VL103_NEW,
-    "gt06-Gt06ProtocolDecoderTest-644-184": VL103_NEW,
-    "gt06-Gt06ProtocolDecoderTest-648-185": VL103_NEW,
-    "gt06-Gt06ProtocolDecoderTest-652-186": VL103_NEW,
 }
 
 #: Traccar attribute keys that are Record fields here
@@ -474,3 +467,94 @@ def test_random_bytes_under_model_options(model: str) -> None:
                 CODEC.decode(frame, Context(options={"model": model}))
             except ProtocolError:
                 pass
+
+
+# ---------------------------------------------------------------- model layouts and Jimi IoT 4G types
+
+
+def test_trx16i_location_with_rfid() -> None:
+    # length byte 0x35 marks the TRX16i layout of 0x36: GPS, LBS with a 4-byte cell id, trailer, RFID
+    cell = bytes.fromhex("01cc0025ef0540e88c")
+    tail = bytes.fromhex("01000100000064051428000006c3000001453f9201")
+    frame = packet(0x36, GPS_BLOCK + cell + tail)
+    assert frame[2] == 0x35
+    (rec,) = CODEC.decode(frame, Context()).records
+    assert rec.attributes["driverUniqueId"] == "c3000001453f9201"
+    assert rec.attributes["cid"] == str(0x0540E88C)
+    assert (rec.ignition, rec.odometer, rec.power, rec.battery) == (True, 100.0, 13.0, 4.0)
+    assert rec.attributes["hours"] == str(6 * 60_000)
+
+
+def test_trx16i_status_packet_event_and_rfid() -> None:
+    body = GPS_BLOCK + bytes.fromhex("0801cc0025ef40e88c") + bytes.fromhex("450604ea01") + bytes(8)
+    body += bytes(0x2D - 5 - len(body))
+    (rec,) = CODEC.decode(packet(0x16, body), Context()).records
+    assert rec.attributes["event"] == "234"
+    assert "driverUniqueId" not in rec.attributes  # all-zero RFID
+
+
+def test_seeworld_status_steps() -> None:
+    body = bytes.fromhex("00000005321e020000000002584f0101") + bytes(3)
+    frame = packet(0xA3, body)
+    assert frame[2] == 0x18
+    (rec,) = CODEC.decode(frame, Context()).records
+    assert rec.attributes["steps"] == "600"
+    assert (rec.power, rec.battery_level, rec.attributes["charge"], rec.attributes["motion"]) == (
+        30.0,
+        79.0,
+        "true",
+        "true",
+    )
+
+
+def test_jimi_status_and_alarm_module() -> None:
+    modules = bytes.fromhex("0018020190006a0155")
+    (rec,) = CODEC.decode(packet(0x36, bytes.fromhex("4604030100") + modules), Context()).records
+    assert (rec.battery, rec.battery_level, rec.alarms) == (4.0, 85.0, ["sos"])
+    cell = bytes.fromhex("0001cc00287d001fb840")
+    body = GPS_BLOCK + cell + bytes.fromhex("4604030600") + modules
+    (rec,) = CODEC.decode(packet(0x39, body), Context()).records
+    assert rec.alarms == ["overspeed"] and rec.latitude == pytest.approx(54.94535, abs=1e-5)
+    assert rec.attributes["lac"] == str(0x287D)
+
+
+def test_ibutton_bluetooth_clock_wifi4_bms() -> None:
+    body = bytes(8) + GPS_BLOCK + bytes.fromhex("01cc00287d0000001f") + bytes.fromhex("000000010002")
+    (rec,) = CODEC.decode(packet(0x61, body), Context()).records
+    assert rec.attributes["driverUniqueId"] == str((1 << 16) | 2) and rec.valid
+    clock = bytes.fromhex("140a060e2208c4aabbccddeeff") + bytes(16) + bytes.fromhex("0001000201680c")
+    (rec,) = CODEC.decode(packet(0xB2, clock), Context()).records
+    assert (rec.attributes["tagMac"], rec.attributes["tagBattery"], rec.attributes["clock"]) == (
+        "aabbccddeeff",
+        "3.6",
+        "3",
+    )
+    assert rec.attributes["rssi"] == "-60" and rec.fix_time == datetime(2020, 10, 6, 14, 34, 8, tzinfo=UTC)
+    (rec,) = CODEC.decode(packet(0xF3, bytes.fromhex("201206103042010000aabbccddeeff")), Context()).records
+    assert rec.attributes["wifiCount"] == "1"
+    bms = bytes(8) + (1_600_000_000).to_bytes(4, "big") + bytes(7) + (2981).to_bytes(2, "big") + bytes(2)
+    bms += (52000).to_bytes(2, "big") + bytes(2 + 28 + 4) + b"BARCODE".ljust(16) + bytes(2) + b"MAKER".ljust(16)
+    bms += bytes(12)
+    (rec,) = CODEC.decode(packet(0x40, bms), Context()).records
+    assert (rec.battery, rec.attributes["batteryTemp"], rec.attributes["manufacturer"]) == (52.0, "25.0", "MAKER")
+
+
+def test_info_fuel_sensor_and_obd_text() -> None:
+    fuel = b"\x0d!AIOIL,1,20.5,23.7,V1.2,0000,56.3,1,12,AB"
+    (rec,) = CODEC.decode(packet(0x94, fuel, long=True), Context()).records
+    assert (rec.attributes["temp1"], rec.attributes["fuel"]) == ("23.7", "56.3")
+    obd = bytes.fromhex("140a060e220801") + b"40=1388,54=2EE0,74=WVWZZZ1JZXW000001" + bytes(12)
+    frame = packet(0x8C, obd)
+    (rec,) = CODEC.decode(frame, Context()).records
+    assert (rec.odometer, rec.attributes["rpm"], rec.attributes["vin"], rec.ignition) == (
+        50.0,
+        "120.0",
+        "WVWZZZ1JZXW000001",
+        True,
+    )
+    assert CODEC.inspect(frame, "tcp").kind == "status"
+
+
+def test_lbs_address_request_cell_only() -> None:
+    (rec,) = CODEC.decode(packet(0xA7, LBS_BLOCK), Context()).records
+    assert not rec.has_position and (rec.attributes["mcc"], rec.attributes["lac"]) == ("460", str(0x287D))

@@ -38,37 +38,9 @@ BROKEN = {
     415: "XOR checksum of the sample is wrong (2d, frame says ef)",
     425: "length field says 122 body bytes, frame has 107",
 }
-_LOCK = "Jointech lock messages 0x5501/0x5502: body layout not implemented (framed, acknowledged, no records)"
-_TRANSPARENT = "0x0900 transparent data is vendor-specific; not decoded"
-#: expectations this module does not implement (vendor items, Traccar model overrides)
-NOT_IMPLEMENTED = {
-    85: "tire pressure: vendor additional item 0x77 not implemented",
-    89: f"driverUniqueId from GTSL text: {_TRANSPARENT}",
-    100: f"fuelUsed from $OBD-RT text: {_TRANSPARENT}",
-    114: "temp1 from the AOVX vendor item 0xF6 (Traccar model-specific) not implemented",
-    138: _LOCK,
-    145: _LOCK,
-    152: "lock2Battery: vendor lock list item 0x63 not implemented",
-    163: f"dtcs: {_TRANSPARENT}",
-    183: _LOCK,
-    187: f"position inside transparent data: {_TRANSPARENT}",
-    203: "hardAcceleration comes from a vendor additional item; the JT808 alarm flags are 0",
-    214: "lock1Locked: vendor lock item 0xD5 not implemented",
-    218: f"position inside transparent data: {_TRANSPARENT}",
-    228: "dtcs: vendor OBD item 0xA0 (DTC list) not implemented",
-    259: _LOCK,
-    271: _LOCK,
-    274: _LOCK,
-    285: "battery from the vendor lock text item 0x33 (*M00...) not implemented",
-    364: "imei: vendor item 0xF6 not implemented",
-    381: "door needs Traccar model override MV710G (status bit 16); not implemented",
-    385: "door alarm needs Traccar model override MV710G (item 0x57 bit 16); not implemented",
-    391: "movement needs Traccar model override AL300 (alarm bit 16); we report the generic tampering",
-    401: "sos needs Traccar model override JC371 (vendor item 0xE8); not implemented",
-    405: "vibration needs Traccar model override JC371 (vendor item 0xE8); not implemented",
-    421: "iccid needs Traccar model override GL100 (vendor items); not implemented",
-    429: "deviceTemp needs Traccar model override GL100 (transparent data); not implemented",
-}
+#: expectations this module does not implement: none left (vendor items, lock bodies,
+#: transparent data and the model overrides are decoded)
+NOT_IMPLEMENTED: dict[int, str] = {}
 
 #: Traccar attribute key -> Record field for the values this pipeline normalizes
 NORMALIZED = {
@@ -161,7 +133,8 @@ def test_corpus_frame(record: dict[str, Any]) -> None:
 @pytest.mark.parametrize("record", _params(DECODER_RECORDS, BROKEN, NOT_IMPLEMENTED))
 def test_corpus_decode(record: dict[str, Any]) -> None:
     vectors.require()
-    result = CODEC.decode(wire(record), Context())
+    model = (record.get("decoder_config") or {}).get("setModelOverride")
+    result = CODEC.decode(wire(record), Context(options={"model": model} if model else {}))
     kind, expected = record["kind"], record["expected"]
     located = [r for r in result.records if r.has_position]
     if kind in ("verifyPosition", "verifyPositions"):
@@ -428,3 +401,243 @@ def test_truncations(record: dict[str, Any]) -> None:
     for cut in range(1, len(data)):
         _survives(data[:cut])
         _survives(data[:cut] + b"\x7e")
+
+
+# ---------------------------------------------------------------- vendor items, models, other messages
+
+
+def _tlv(item_id: int, value: bytes) -> bytes:
+    return bytes([item_id, len(value)]) + value
+
+
+def test_vendor_items() -> None:
+    extra = (
+        _tlv(0x77, bytes.fromhex("01abcdef") + (56).to_bytes(2, "big") + bytes([75, 3]))  # tire 1: 1.4 bar, 25 C
+        + _tlv(0x63, bytes.fromhex("112233445566") + (4038).to_bytes(2, "big") + b"1\x00\x10")
+        + _tlv(0x2B, bytes.fromhex("04d20929"))  # adc1 12.34, adc2 23.45
+        + _tlv(0xF6, bytes.fromhex("0867567041100769"))  # imei
+        + _tlv(0xE7, bytes.fromhex("0002000000000000"))  # sos
+        + _tlv(0xF7, bytes.fromhex("00000f1a0250"))  # battery 3.866 V, charging, 80 %
+        + _tlv(0xFE, bytes.fromhex("7c010400000003"))  # hard acceleration + braking
+    )
+    rec = decode(assemble(0x0200, TERMINAL, 1, location_body(extra=extra))).records[0]
+    assert rec.attributes["tire1Pressure"] == "1.4"
+    assert rec.attributes["tire1Temp"] == "25"
+    assert rec.attributes["tire1SensorId"] == "abcdef"
+    assert rec.attributes["lock1Battery"] == "4.038"
+    assert rec.attributes["lock1Seal"] == "true"
+    assert (rec.attributes["adc1"], rec.attributes["adc2"]) == ("12.34", "23.45")
+    assert rec.attributes["imei"] == "867567041100769"
+    assert rec.battery == pytest.approx(3.866)
+    assert rec.attributes["charge"] == "true"
+    assert rec.battery_level == 80
+    assert set(rec.alarms) == {"sos", "hardAcceleration", "hardBraking"}
+
+
+def test_obd_extension_runs_to_the_end() -> None:
+    extra = _tlv(0x30, b"\x17") + bytes([0x80, 0x01, 0xAA]) + _tlv(0x81, b"\x13\x88") + _tlv(0xA0, b"P0101,C0300")
+    rec = decode(assemble(0x0200, TERMINAL, 1, location_body(extra=extra))).records[0]
+    assert rec.attributes["rpm"] == "5000"
+    assert rec.attributes["dtcs"] == "P0101 C0300"
+
+
+@pytest.mark.parametrize(
+    ("model", "alarm", "extra", "expected"),
+    [
+        ("AL300", 1 << 16, b"", {"movement"}),
+        (None, 1 << 16, b"", {"tampering"}),
+        ("G-360P", 1 << 0, b"", {"removing"}),
+        ("JC371", 0, _tlv(0xE8, bytes.fromhex("0c01")), {"sos"}),
+        ("MV710G", 0, _tlv(0x57, bytes.fromhex("0000000000010000")), {"door"}),
+        (None, 0, _tlv(0x57, bytes.fromhex("0100000000010000")), {"hardAcceleration"}),
+    ],
+)
+def test_model_overrides(model: str | None, alarm: int, extra: bytes, expected: set[str]) -> None:
+    options = {"model": model} if model else {}
+    rec = decode(assemble(0x0200, TERMINAL, 1, location_body(alarm=alarm, extra=extra)), **options).records[0]
+    assert set(rec.alarms) == expected
+
+
+def test_model_status_and_items() -> None:
+    body = location_body(status=0x02 | 1 << 16, extra=_tlv(0xF8, bytes.fromhex("4936")))
+    assert decode(assemble(0x0200, TERMINAL, 1, body), model="MV710G").records[0].attributes["door"] == "true"
+    assert decode(assemble(0x0200, TERMINAL, 1, body), model="C5L").records[0].attributes["steps"] == "18742"
+    assert decode(assemble(0x0200, TERMINAL, 1, body)).records[0].attributes["temp2"] == "1824.2"
+
+
+def test_lock_location_5501() -> None:
+    # 2021-02-01 06:24:21 UTC, 22 deg 34.8476' N, 113 deg 55.0490' E, fix; 10 knots, course 90
+    body = bytes.fromhex("010221062421223484761135504907102d1c06000000074e")
+    body += bytes.fromhex("0000000000000300000004")  # no cell, product 3, vibration alarm
+    body += _tlv(0x0B, b"\x03689607\x65") + _tlv(0x0C, bytes.fromhex("ff98ffa8007e"))
+    content = b"\x55\x01" + len(body).to_bytes(2, "big") + bytes.fromhex(TERMINAL) + b"\x47" + body
+    data = b"\x7e" + content + bytes([reduce(xor, content, 0)]) + b"\x7e"
+    assert CODEC.detect(data, "tcp") is Detection.YES
+    assert CODEC.inspect(data, "tcp").reply is None  # bit 15 clear: no 0x4401 acknowledgement
+    result = decode(data)
+    assert result.kind == "position"
+    rec = result.records[0]
+    assert rec.fix_time == datetime(2021, 2, 1, 6, 24, 21, tzinfo=UTC)
+    assert rec.latitude == pytest.approx(22 + 34.8476 / 60)
+    assert rec.longitude == pytest.approx(113 + 55.0490 / 60)
+    assert rec.valid and rec.speed == pytest.approx(18.52) and rec.course == 90
+    assert (rec.satellites, rec.odometer, rec.battery_level) == (6, 7000.0, 78)
+    assert rec.alarms == ["vibration"]
+    assert rec.attributes["unlockResult"] == "101"
+    assert rec.attributes["lockPassword"] == "689607"
+    assert rec.attributes["tilt"] == "[-104,-88,126]"
+
+
+def _transparent(payload: bytes) -> Record:
+    return decode(assemble(0x0900, TERMINAL, 3, payload)).records[0]
+
+
+def test_transparent_texts() -> None:
+    assert _transparent(b"\x40GTSL|6|1|0|10218094|1|\r\n").attributes["driverUniqueId"] == "10218094"
+    assert _transparent(b"\x40hello").attributes["data"] == "hello"
+    rec = _transparent(b"\x41$OBD-RT,12.3,800,20,0.00,0.00,88,10.89,31.15,181.68,181,54.26,565.96\r\n")
+    assert rec.power == pytest.approx(12.3)
+    assert rec.attributes["rpm"] == "800.0"
+    assert (rec.attributes["coolantTemp"], rec.attributes["fuelUsed"]) == ("88", "565.96")
+
+
+def test_transparent_vehicle_data() -> None:
+    coordinates = bytes.fromhex("000000020158b91406cb7007")  # fix, 22.591764 N, 114.012167 E
+    obd = bytes.fromhex("f0230223150215000201020536020bb8052d016b") + coordinates
+    rec = _transparent(obd)
+    assert rec.fix_time == datetime(2023, 2, 23, 7, 2, 15, tzinfo=UTC)
+    assert (rec.attributes["rpm"], rec.attributes["coolantTemp"]) == ("3000", "67")
+    assert rec.latitude == pytest.approx(22.591764) and rec.valid
+    dtc = bytes.fromhex("f02302231502150102020001ffffffff000100001457000000020006")
+    rec = _transparent(dtc + b"P1457\x00" + coordinates)
+    assert rec.attributes["dtcs"] == "P1457" and rec.archive
+    events = bytes.fromhex("f0230223150215000203011a00") + coordinates
+    assert _transparent(events).alarms == ["hardAcceleration"]
+
+
+def test_transparent_sensor_samples() -> None:
+    head = bytes.fromhex("000000020158b91406cb7007001000000000240112034640")
+    sample = bytes.fromhex("00032401120345210c4100f4011c")
+    rec = _transparent(b"\x54" + head + sample)
+    assert (rec.attributes["lightSensor"], rec.attributes["deviceTemp"], rec.attributes["humidity"]) == (
+        "3137",
+        "24.4",
+        "28.4",
+    )
+    tags = b"\x53" + head + bytes.fromhex("0100aabbcc001122bd020b04")
+    rec = _transparent(tags)
+    assert (rec.attributes["tag1Mac"], rec.attributes["tag1Rssi"], rec.attributes["tag1Data"]) == (
+        "aabbcc001122",
+        "-67",
+        "0b04",
+    )
+
+
+def test_acceleration_and_answers() -> None:
+    samples = bytes.fromhex("210927151009000e002d80ac210927151010000e002d80ab")
+    result = decode(assemble(0x2070, TERMINAL, 4, samples))
+    assert result.records[0].attributes["gSensor"] == "[[14,45,-172],[14,45,-171]]"
+    assert CODEC.inspect(assemble(0x2070, TERMINAL, 4, samples), "tcp").reply is None
+    answer = decode(assemble(0x0701, TERMINAL, 5, (7).to_bytes(4, "big") + b"RELAY,1"))
+    assert answer.records[0].attributes["result"] == "RELAY,1"
+
+
+def test_time_sync_request_reply_at() -> None:
+    data = assemble(0x0109, TERMINAL, 6, b"")
+    info = CODEC.inspect(data, "tcp")
+    assert info.clock_reply and info.reply is None
+    reply = CODEC.reply_at(data, "tcp", datetime(2026, 12, 1, 21, 5, 9, tzinfo=UTC))
+    assert reply == assemble(0x8109, TERMINAL, 6, bytes.fromhex("07ea0c0115050900"))
+
+
+def test_alternative_delimiter_e7() -> None:
+    terminal = bytes.fromhex("01351122112233")  # 7-byte id in the E7 variant
+    body = location_body(extra=bytes.fromhex("3001e7"))  # rssi 0xE7 needs escaping
+    content = b"\x02\x00" + len(body).to_bytes(2, "big") + terminal + b"\x00\x3d" + body  # serial 0x003D escapes too
+    content += bytes([reduce(xor, content, 0)])
+    escaped = content.replace(b"\x3e", b"\x3e\x01").replace(b"\x3d", b"\x3e\x02")
+    escaped = escaped.replace(b"\xe6", b"\xe6\x01").replace(b"\xe7", b"\xe6\x02")
+    data = b"\xe7" + escaped + b"\xe7"
+    assert CODEC.detect(data, "tcp") is Detection.YES
+    assert CODEC.detect(data[:8], "tcp") is Detection.MORE
+    assert CODEC.detect(b"\xe7\x81\x00", "tcp") is Detection.NO
+    frames, garbage = frames_of(b"\x01\x02" + data, chunk=3)
+    assert frames == [data] and garbage
+    info = CODEC.inspect(data, "tcp")
+    assert info.device_id == "1351122112233"
+    assert info.reply is not None and info.reply[0] == info.reply[-1] == 0xE7
+    assert jt808.unescape_alt(info.reply[1:-1])[4:11] == terminal
+    rec = decode(data).records[0]
+    assert rec.attributes["rssi"] == "231"
+    assert rec.latitude == pytest.approx(22.54321)
+
+
+def test_first_subpackage_decodes_and_later_ones_are_dead_lettered() -> None:
+    body = location_body()
+    for index in (1, 2):
+        attr = len(body) | 0x2000
+        content = b"\x02\x00" + attr.to_bytes(2, "big") + bytes.fromhex(TERMINAL) + b"\x00\x01"
+        content += (2).to_bytes(2, "big") + index.to_bytes(2, "big") + body
+        content += bytes([reduce(xor, content, 0)])
+        data = b"\x7e" + content.replace(b"\x7d", b"\x7d\x01").replace(b"\x7e", b"\x7d\x02") + b"\x7e"
+        assert CODEC.inspect(data, "tcp").reply is not None  # acknowledged either way
+        if index == 1:
+            assert len(decode(data).records) == 1
+        else:
+            with pytest.raises(DecodeError) as caught:
+                decode(data)
+            assert caught.value.reason == "subpackage" and "2/2" in str(caught.value)
+
+
+def test_logged_unescaped_frame_is_read_literally() -> None:
+    # terminal id 4f07788ef87d: a bare 7D as Traccar logs it (the wire would carry 7D 01)
+    content = b"\x00\x02\x00\x00" + bytes.fromhex("4f07788ef87d") + b"\x01\x38"
+    data = b"\x7e" + content + bytes([reduce(xor, content, 0)]) + b"\x7e"
+    assert CODEC.inspect(data, "tcp").device_id == jt808.terminal_id(bytes.fromhex("4f07788ef87d"))
+
+
+def test_extension_blocks_eb_f3_e6() -> None:
+    eb = bytes.fromhex("000400010377") + bytes.fromhex("000300c603")  # fuel1 88.7, battery alarm 3
+    f3 = bytes.fromhex("0003020bb8005011") + b"WVWZZZ1JZXW000001"  # rpm 3000, VIN
+    e6 = bytes.fromhex("01aabbccddeeffe8803200")  # BLE sensor 1: -24.5 C, 50 %
+    extra = _tlv(0xEB, eb) + _tlv(0xF3, f3) + _tlv(0xE6, e6)
+    rec = decode(assemble(0x0200, TERMINAL, 1, location_body(extra=extra))).records[0]
+    assert (rec.attributes["fuel1"], rec.attributes["batteryAlarm"], rec.alarms) == ("88.7", "3", ["lowBattery"])
+    assert (rec.attributes["rpm"], rec.attributes["vin"]) == ("3000", "WVWZZZ1JZXW000001")
+    assert float(rec.attributes["temp1"]) == pytest.approx(-24.50196, abs=1e-4)
+    assert rec.attributes["humidity1"] == "50.0"
+    cells = _tlv(0xEB, bytes.fromhex("01cc0024990a7da0"))  # mcc 460, one cell
+    rec = decode(assemble(0x0200, TERMINAL, 1, location_body(extra=cells))).records[0]
+    assert (rec.attributes["mcc"], rec.attributes["lac"], rec.attributes["cid"]) == ("460", "9369", "2685")
+    assert (
+        decode(assemble(0x0200, TERMINAL, 1, location_body(extra=_tlv(0xEB, b"UTC+08:00"))))
+        .records[0]
+        .attributes["timezone"]
+        == "UTC+08:00"
+    )
+
+
+def test_jimi_status_item_e8() -> None:
+    e8 = bytes.fromhex("200307010401901c04d8")  # charging, level 4/6, 4.00 V, rssi 28, 12.4 V
+    rec = decode(assemble(0x0200, TERMINAL, 1, location_body(extra=_tlv(0xE8, e8))), model="JC371").records[0]
+    assert (rec.attributes["charge"], rec.battery_level, rec.battery, rec.power) == ("true", 66, 4.0, 12.4)
+    plain = decode(assemble(0x0200, TERMINAL, 1, location_body(extra=_tlv(0xE8, e8[:3])))).records[0]
+    assert plain.attributes["lockStatus"] == str(0x200307)
+
+
+def test_driver_identity_0702() -> None:
+    body = (
+        bytes.fromhex("0124030518301500")
+        + b"\x04JOHN"
+        + b"CARD-0001".ljust(20)
+        + b"\x03DMV"
+        + bytes.fromhex("20301231")
+    )
+    rec = decode(assemble(0x0702, TERMINAL, 7, body)).records[0]
+    assert (rec.attributes["driver"], rec.attributes["cardCode"], rec.attributes["cardAgency"]) == (
+        "JOHN",
+        "CARD-0001",
+        "DMV",
+    )
+    assert rec.attributes["cardValidity"] == "20301231"
+    assert rec.attributes["deviceTime"] == "2024-03-05T10:30:15+00:00"

@@ -48,14 +48,6 @@ DEFECTS: dict[str, tuple[type[ProtocolError], str]] = {
         DecodeError,
         "data length field says 166 bytes, the capture has 33",
     ),
-    "teltonika-TeltonikaProtocolDecoderTest-158-45": (
-        DecodeError,
-        "needs Traccar's setExtended decoder option, a Codec 8 variant no public Teltonika document describes",
-    ),
-    "teltonika-TeltonikaProtocolDecoderTest-161-46": (
-        DecodeError,
-        "needs Traccar's setExtended decoder option, a Codec 8 variant no public Teltonika document describes",
-    ),
 }
 # of those, the ones whose header cannot pass detection (length field inconsistent)
 UNDETECTABLE = {
@@ -138,7 +130,9 @@ def test_corpus(record: dict) -> None:
         framer.feed(data)
         assert framer.next_frame() == vectors.expected_frame(record)  # Traccar's frame decoder strips nothing
         return
-    decoded = CODEC.decode(data, TCP)
+    config = record.get("decoder_config") or {}
+    options = {"model": config.get("setModelOverride"), "extended": str(config.get("setExtended", "")).lower()}
+    decoded = CODEC.decode(data, Context(transport="tcp", options={k: v for k, v in options.items() if v}))
     CODEC.inspect(data, "tcp")  # the edge accepts what decodes
     positions = [r for r in decoded.records if r.has_position]
     kind = record["kind"]
@@ -196,7 +190,7 @@ def test_wiki_codec8() -> None:
     assert rec.valid is False  # 0 satellites: last known (here none) coordinates
     assert rec.power == pytest.approx(24.079)
     assert rec.attributes["io21"] == "3" and rec.attributes["rssi"] == "3"
-    assert rec.attributes["in1"] == "1"
+    assert rec.attributes["in1"] == "true"
 
 
 def test_wiki_codec8_extended() -> None:
@@ -277,7 +271,7 @@ def test_normalized_io() -> None:
     assert (rec.speed, rec.course, rec.altitude, rec.satellites) == (50.0, 90.0, 120.0, 8)
     assert (rec.ignition, rec.battery_level, rec.power, rec.battery, rec.odometer) == (True, 87, 12.458, 4.023, 5000)
     attrs = rec.attributes
-    assert (attrs["motion"], attrs["rssi"], attrs["in1"], attrs["hdop"]) == ("true", "4", "1", "1.2")
+    assert (attrs["motion"], attrs["rssi"], attrs["in1"], attrs["hdop"]) == ("true", "4", "true", "1.2")
     assert all(f"io{i}" in attrs for i in (239, 240, 113, 21, 1, 66, 67, 16, 182))
 
 
@@ -469,3 +463,85 @@ def test_truncations() -> None:
     for data in [*corpus, WIKI_CODEC8E, WIKI_CODEC16, WIKI_UDP]:
         for end in range(len(data)):
             _survives(data[:end])
+
+
+# --- model-gated IO, 8 Extended variable elements, extended option, message texts ------------
+def codec8e_record(io2: dict[int, int], variable: dict[int, bytes], io16: dict[int, bytes] | None = None) -> bytes:
+    """Codec 8 Extended record (2-byte ids and counts), same fix as `codec8_record`."""
+    head = struct.pack(">QBiihHBH", 1714564800000, 0, 252799000, 546876000, 120, 90, 8, 50)
+    total = len(io2) + len(variable) + len(io16 or {})
+    out = head + struct.pack(">HH", 0, total)
+    out += struct.pack(">H", 0)  # 1-byte group
+    out += struct.pack(">H", len(io2)) + b"".join(struct.pack(">HH", k, v) for k, v in io2.items())
+    out += struct.pack(">HH", 0, 0)  # 4- and 8-byte groups
+    if io16 is not None:
+        out += struct.pack(">H", len(io16)) + b"".join(struct.pack(">H", k) + v for k, v in io16.items())
+    out += struct.pack(">H", len(variable))
+    out += b"".join(struct.pack(">HH", k, len(v)) + v for k, v in variable.items())
+    return out
+
+
+def test_model_gated_io_elements() -> None:
+    frame = avl_frame(codec8e_record({10800: 0xFB5D, 113: 77, 36: 1500}, {}), codec=0x8E)
+    fmb = CODEC.decode(frame, Context(options={"model": "FMB130"})).records[0]
+    assert (fmb.attributes["eyeTemp1"], fmb.attributes["rpm"]) == ("-11.87", "1500")
+    plain = CODEC.decode(frame, TCP).records[0]
+    assert "eyeTemp1" not in plain.attributes and plain.attributes["io10800"] == str(0xFB5D)
+
+
+def test_variable_length_elements() -> None:
+    tag = bytes.fromhex("0106aabbccddeeff") + bytes.fromhex("0202806d") + bytes.fromhex("0e020bd6")
+    tags = b"\x01" + bytes([len(tag)]) + tag
+    beacon = bytes.fromhex("0112") + bytes(16) + bytes.fromhex("00010002c40172")
+    variable = {256: b"WVWZZZ1JZXW000001", 281: b"P0101,C0300", 548: tags, 385: b"\x01" + beacon[1:]}
+    rec = CODEC.decode(avl_frame(codec8e_record({}, variable), codec=0x8E), TCP).records[0]
+    assert rec.attributes["vin"] == "WVWZZZ1JZXW000001"
+    assert rec.attributes["dtcs"] == "P0101 C0300"
+    assert (rec.attributes["tag1Id"], rec.attributes["tag1Voltage"], rec.attributes["tag1Battery"]) == (
+        "aabbccddeeff",
+        "3090",
+        "3030",
+    )
+    assert (rec.attributes["beacon1Major"], rec.attributes["beacon1Rssi"], rec.attributes["beacon1Battery"]) == (
+        "1",
+        "-60",
+        "3.7",
+    )
+
+
+def test_extended_option_reads_the_16_byte_group() -> None:
+    frame = avl_frame(codec8e_record({}, {}, {500: bytes(range(16))}), codec=0x8E)
+    rec = CODEC.decode(frame, Context(options={"extended": "true"})).records[0]
+    assert rec.attributes["io500"] == bytes(range(16)).hex()
+    with pytest.raises(DecodeError):
+        CODEC.decode(frame, TCP)  # without the option the group is misread and the body does not add up
+
+
+def _message_frame(codec: int, kind: int, payload: bytes) -> bytes:
+    body = bytes([codec, 1, kind]) + struct.pack(">I", len(payload)) + payload + b"\x01"
+    return b"\x00\x00\x00\x00" + struct.pack(">I", len(body)) + body + struct.pack(">I", crc16(body))
+
+
+def test_message_texts_driver_and_axles() -> None:
+    gtsl = _message_frame(0x0D, 6, struct.pack(">I", 1680555729) + b"GTSL|6|1|0|12749884|1|\r\n")
+    rec = CODEC.decode(gtsl, TCP).records[0]
+    assert rec.attributes["driverUniqueId"] == "12749884"
+    assert rec.fix_time == datetime(2023, 4, 3, 21, 2, 9, tzinfo=UTC)
+    axles = "UUUUww" + ";".join(str(v) for v in range(1, 13)) + ";SSS"
+    rec = CODEC.decode(_message_frame(0x0C, 6, axles.encode()), TCP).records[0]
+    assert (rec.attributes["axle1"], rec.attributes["loadTruck"], rec.attributes["totalTrailer"]) == (
+        "1.0",
+        "9.0",
+        "12.0",
+    )
+
+
+def test_gh3000_parameters() -> None:
+    record = struct.pack(">I", 500_000_000) + bytes([0x02, 3, 1, 80, 222, 1, 20, 12])  # 1-byte IO group only
+    rec = CODEC.decode(avl_frame(record, codec=0x07), TCP).records[0]
+    assert (rec.battery_level, rec.alarms, rec.attributes["hdop"], rec.attributes["io1"]) == (
+        80.0,
+        ["sos"],
+        "1.2",
+        "80",
+    )
