@@ -16,9 +16,6 @@ from tests.protocols import common
 
 CODEC = carscop.CODEC
 SAMPLES = vectors.samples("carscop")
-# Traccar's fixed `ddd.d` speed pattern rejects the CW801's `0.000`, so its test expects
-# nothing; PROTOCOLS.md 1.6 (a) asks us to decode these frames, so they do hold a position.
-TRACCAR_SPEED_GAP = {"*160618232614UD00", "*160618232529UB05"}
 
 # Issue #2505 capture, as on the wire (PROTOCOLS.md 1.6).
 LIVE = b"*161101144927UD00144927A1203.5394S07657.7255W000.4161101255.0011111111L022043^"
@@ -31,32 +28,6 @@ POSITION_BLOCK = b"061825A2934.0133N10627.2544E000.0040331309.6200000000L000000"
 
 def _ctx(**options: str) -> Context:
     return Context(options=options)
-
-
-# --- corpus --------------------------------------------------------------------------
-@pytest.mark.parametrize("record", SAMPLES, ids=[vectors.sample_id(r) for r in SAMPLES])
-def test_corpus_sample(record: dict) -> None:
-    vectors.require()
-    data = vectors.payload(record)
-    assert CODEC.detect(data, "tcp") is Detection.YES
-    assert CODEC.detect(data, "udp") is Detection.YES
-    assert CODEC.inspect(data, "tcp").reply is None
-    decoded = CODEC.decode(data, Context())
-    positions = [r for r in decoded.records if r.has_position]
-    if record["kind"] == "verifyNull":
-        if data[:17].decode() in TRACCAR_SPEED_GAP:
-            assert positions and positions[0].speed == 0.0
-            pytest.xfail("Traccar cannot parse the 0.000 speed variant; we decode it (PROTOCOLS.md 1.6 a)")
-        assert not positions
-    elif record["kind"] == "verifyPosition":
-        assert positions
-        expected = record["expected"]
-        if expected:
-            first = positions[0]
-            assert first.fix_time == datetime.fromisoformat(expected["time"]).replace(tzinfo=UTC)
-            assert first.valid is expected["valid"]
-            assert first.latitude == pytest.approx(expected["lat"], abs=1e-5)
-            assert first.longitude == pytest.approx(expected["lon"], abs=1e-5)
 
 
 @pytest.mark.parametrize("record", SAMPLES, ids=[vectors.sample_id(r) for r in SAMPLES])

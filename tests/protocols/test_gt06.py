@@ -1,10 +1,9 @@
-"""GT06: corpus replay, hand-assembled frames, framing, device round trip, fuzzing."""
+"""GT06: hand-assembled frames, framing, device round trip, fuzzing (corpus records: tests/test_corpus.py)."""
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from trackpipe.protocols import gt06
@@ -17,66 +16,6 @@ from tests.protocols import common
 CODEC = gt06.CODEC
 RECORDS = vectors.samples("gt06")
 
-NO_CRC = "clone frame without serial/CRC (length byte is a count or wrong); without a CRC it cannot be told from Topin"
-BAD_CRC = "the sample's CRC does not match (hand-edited Traccar test data); detection requires a valid CRC"
-DETECT_XFAIL = {
-    "gt06-Gt06FrameDecoderTest-13-0": NO_CRC,
-    "gt06-Gt06FrameDecoderTest-17-1": "15-byte Topin-style login (length 0x0D, no serial/CRC): Topin's, not ours",
-    "gt06-Gt06FrameDecoderTest-21-2": NO_CRC,
-    "gt06-Gt06FrameDecoderTest-25-3": NO_CRC,
-    "gt06-Gt06FrameDecoderTest-29-4": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-146-36": BAD_CRC,
-    "gt06-Gt06ProtocolDecoderTest-150-37": BAD_CRC,
-    "gt06-Gt06ProtocolDecoderTest-154-38": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-266-70": "sample truncated: the final 0x0A of the 65-byte frame is missing",
-    "gt06-Gt06ProtocolDecoderTest-288-76": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-357-99": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-363-101": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-366-102": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-369-103": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-372-104": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-375-105": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-378-106": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-381-107": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-405-115": BAD_CRC,
-    "gt06-Gt06ProtocolDecoderTest-496-145": BAD_CRC,
-    "gt06-Gt06ProtocolDecoderTest-526-155": BAD_CRC,
-    "gt06-Gt06ProtocolDecoderTest-541-160": NO_CRC,
-    "gt06-Gt06ProtocolDecoderTest-544-161": "6-byte 78 78 01 08 frame (no serial/CRC), identical to a Topin sample",
-    "gt06-Gt06ProtocolDecoderTest-561-166": BAD_CRC,
-    "gt06-Gt06ProtocolDecoderTest-569-168": BAD_CRC,
-    "gt06-Gt06ProtocolDecoderTest-603-174": BAD_CRC,
-}
-DECODE_XFAIL = {
-    "gt06-Gt06FrameDecoderTest-17-1": (
-        "length byte announces 18 bytes but only 15 (Topin login) come: the framer waits for the announced "
-        "length instead of cutting at the first 0D 0A, which would split CRC frames containing 0D 0A"
-    ),
-    "gt06-Gt06ProtocolDecoderTest-85-20": (
-        "SL4X 0x32: Traccar's expected altitude -31703 is the frame's CRC (0x8429) read past the body"
-    ),
-    "gt06-Gt06ProtocolDecoderTest-266-70": DETECT_XFAIL["gt06-Gt06ProtocolDecoderTest-266-70"],
-}
-
-#: Traccar attribute keys that are Record fields here
-FIELDS = {
-    "batteryLevel": "battery_level",
-    "battery": "battery",
-    "power": "power",
-    "ignition": "ignition",
-    "sat": "satellites",
-    "odometer": "odometer",
-    "altitude": "altitude",
-}
-
-
-def _params(xfails: dict[str, str]) -> list[Any]:
-    return [pytest.param(r, id=vectors.sample_id(r), marks=_mark(xfails.get(vectors.sample_id(r)))) for r in RECORDS]
-
-
-def _mark(reason: str | None) -> list[pytest.MarkDecorator]:
-    return [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-
 
 def _frames(data: bytes) -> tuple[list[bytes], int]:
     framer = CODEC.new_framer()
@@ -85,64 +24,6 @@ def _frames(data: bytes) -> tuple[list[bytes], int]:
     while (frame := framer.next_frame()) is not None:
         frames.append(frame)
     return frames, framer.buffered
-
-
-def _context(record: dict[str, Any]) -> Context:
-    model = record.get("decoder_config", {}).get("setModelOverride")
-    return Context(options={"model": model} if model else {})
-
-
-def _matches(key: str, got: Any, expected: Any) -> bool:
-    if got is None:
-        return False
-    if isinstance(expected, bool):
-        return got in (expected, "true" if expected else "false")
-    if isinstance(expected, int | float):
-        return float(got) == pytest.approx(float(expected))
-    if key == "alarm":  # Traccar joins several alarms with commas
-        return set(got.split(",")) == set(expected.split(","))
-    return bool(got == expected)
-
-
-@pytest.mark.parametrize("record", _params(DETECT_XFAIL))
-def test_detects_own_sample(record: dict[str, Any]) -> None:
-    vectors.require()
-    assert CODEC.detect(vectors.payload(record), "tcp") is Detection.YES
-
-
-def test_does_not_claim_other_protocols() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp",)) == []
-
-
-@pytest.mark.parametrize("record", _params(DECODE_XFAIL))
-def test_corpus(record: dict[str, Any]) -> None:
-    vectors.require()
-    frames, rest = _frames(vectors.payload(record))
-    kind = record["kind"]
-    if kind == "frame":
-        # Gt06FrameDecoder hands the frame on untouched (no escaping), so bytes compare exactly
-        assert frames[:1] == [vectors.expected_frame(record)]
-        return
-    assert frames and rest == 0
-    records = [rec for frame in frames for rec in CODEC.decode(frame, _context(record)).records]
-    expected = record["expected"]
-    if kind == "verifyNull":
-        assert not any(rec.has_position for rec in records)
-    elif kind == "verifyPosition":
-        positioned = [rec for rec in records if rec.has_position]
-        assert positioned
-        if expected:
-            first = positioned[0]
-            assert first.fix_time == datetime.strptime(expected["time"], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
-            assert first.valid is expected["valid"]
-            assert first.latitude == pytest.approx(expected["lat"], abs=1e-5)
-            assert first.longitude == pytest.approx(expected["lon"], abs=1e-5)
-    elif kind == "verifyAttribute":
-        key = expected["key"]
-        assert any(_matches(key, common.attribute(rec, key, FIELDS), expected["value"]) for rec in records), [
-            (common.attribute(rec, key, FIELDS), rec) for rec in records
-        ]
 
 
 # ---------------------------------------------------------------- hand-assembled frames

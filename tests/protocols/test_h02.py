@@ -26,27 +26,9 @@ BINARY_45 = bytes.fromhex("24410600082621532131081504419390060740418306000000fff
 HTBT = b"*HQ,135790246811220,HTBT,100#"
 NBR = b"*HQ,1451316451,NBR,112315,724,10,2,2,215,2135,123,215,2131,121,011215,FFFFFFFF#"
 
-# Record fields behind Traccar's attribute keys; anything else is compared in `attributes`.
-NORMALIZED = {
-    "batteryLevel": "battery_level",
-    "battery": "battery",
-    "power": "power",
-    "ignition": "ignition",
-    "sat": "satellites",
-    "odometer": "odometer",
-}
-
 
 def _ctx() -> Context:
     return Context()
-
-
-def _matches(actual: object, expected: object) -> bool:
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return actual == expected
-    if isinstance(expected, int | float):
-        return actual is not None and float(actual) == pytest.approx(expected)
-    return actual == expected
 
 
 def _one_frame(data: bytes) -> bytes:
@@ -66,35 +48,6 @@ def test_corpus_frame(record: dict) -> None:
     assert common.frames(CODEC, data)[0] == vectors.expected_frame(record)
     assert CODEC.detect(data, "tcp") is Detection.YES
     assert CODEC.split_datagram(data)[0] == vectors.expected_frame(record)
-
-
-@pytest.mark.parametrize("record", DECODE_SAMPLES, ids=[vectors.sample_id(r) for r in DECODE_SAMPLES])
-def test_corpus_sample(record: dict) -> None:
-    vectors.require()
-    data = vectors.payload(record)
-    assert CODEC.detect(data, "tcp") is Detection.YES
-    assert CODEC.detect(data, "udp") is Detection.YES
-    frame = _one_frame(data)
-    info = CODEC.inspect(frame, "udp")
-    decoded = CODEC.decode(frame, _ctx())
-    assert info.device_id == decoded.device_id
-    positions = [r for r in decoded.records if r.has_position]
-    expected = record["expected"]
-    if record["kind"] == "verifyNull":
-        assert not positions
-    elif record["kind"] == "verifyPosition":
-        assert positions
-        if expected:
-            first = positions[0]
-            assert first.fix_time == datetime.fromisoformat(expected["time"]).replace(tzinfo=UTC)
-            assert first.valid is expected["valid"]
-            assert first.latitude == pytest.approx(expected["lat"], abs=1e-5)
-            assert first.longitude == pytest.approx(expected["lon"], abs=1e-5)
-    elif record["kind"] == "verifyAttribute":
-        key = expected["key"]
-        assert any(_matches(common.attribute(r, key, NORMALIZED), expected["value"]) for r in decoded.records)
-    elif record["kind"] == "verifyAttributes":
-        assert decoded.records
 
 
 def test_no_other_protocol_detected_as_h02() -> None:

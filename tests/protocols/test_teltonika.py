@@ -77,22 +77,6 @@ WIKI_UDP = bytes.fromhex(
 )
 
 
-def _corpus_params(skip_undetectable: bool = False) -> list:
-    params = []
-    for record in SAMPLES:
-        sid = vectors.sample_id(record)
-        if skip_undetectable and sid in UNDETECTABLE:
-            reason = DEFECTS[sid][1]
-            params.append(pytest.param(record, id=sid, marks=pytest.mark.xfail(strict=True, reason=reason)))
-        elif sid in DEFECTS and not skip_undetectable:
-            error, reason = DEFECTS[sid]
-            mark = pytest.mark.xfail(raises=error, strict=True, reason=reason)
-            params.append(pytest.param(record, id=sid, marks=mark))
-        else:
-            params.append(pytest.param(record, id=sid))
-    return params
-
-
 # --- hand-built frames (independent of Device) --------------------------------------
 def avl_frame(*records: bytes, codec: int = 0x08) -> bytes:
     count = bytes([len(records)])
@@ -108,77 +92,6 @@ def codec8_record(priority: int = 0, event: int = 0, io1: dict[int, int] | None 
     groups = bytes([len(io1)]) + b"".join(bytes([k, v]) for k, v in io1.items())
     groups += bytes([len(io2)]) + b"".join(bytes([k]) + struct.pack(">H", v) for k, v in io2.items())
     return head + bytes([event, len(io1) + len(io2)]) + groups + b"\x00\x00"
-
-
-# --- corpus -------------------------------------------------------------------------
-NORMALIZED = {
-    "batteryLevel": lambda r: r.battery_level,
-    "battery": lambda r: r.battery,
-    "power": lambda r: r.power,
-    "ignition": lambda r: r.ignition,
-    "odometer": lambda r: r.odometer,
-    "sat": lambda r: r.satellites,
-}
-
-
-@pytest.mark.parametrize("record", _corpus_params())
-def test_corpus(record: dict) -> None:
-    vectors.require()
-    data = vectors.payload(record)
-    if record["kind"] == "frame":
-        framer = CODEC.new_framer()
-        framer.feed(data)
-        assert framer.next_frame() == vectors.expected_frame(record)  # Traccar's frame decoder strips nothing
-        return
-    config = record.get("decoder_config") or {}
-    options = {"model": config.get("setModelOverride"), "extended": str(config.get("setExtended", "")).lower()}
-    decoded = CODEC.decode(data, Context(transport="tcp", options={k: v for k, v in options.items() if v}))
-    CODEC.inspect(data, "tcp")  # the edge accepts what decodes
-    positions = [r for r in decoded.records if r.has_position]
-    kind = record["kind"]
-    expected = record.get("expected") or {}
-    if kind in ("verifyPosition", "verifyPositions"):
-        if record.get("check_location", True):
-            assert positions
-        else:  # Traccar only checked that a report came out (status without coordinates here)
-            assert decoded.records
-        first = decoded.records[0]
-        if "time" in expected:
-            assert first.fix_time == datetime.fromisoformat(expected["time"]).astimezone(UTC)
-        for key in ("latitude", "longitude"):
-            if key in expected:
-                assert getattr(first, key) == pytest.approx(expected[key], abs=1e-5)
-    elif kind == "verifyNull":
-        assert not positions
-    elif kind in ("verifyAttribute", "verifyAttributes"):
-        pairs = expected.get("attributes") or {expected.get("key"): expected.get("value")}
-        for key, value in pairs.items():
-            if key == "alarm":
-                assert set(str(value).split(",")) <= {a for r in decoded.records for a in r.alarms}
-            elif key in NORMALIZED:
-                assert NORMALIZED[key](decoded.records[0]) == pytest.approx(value)
-
-
-@pytest.mark.parametrize("record", _corpus_params(skip_undetectable=True))
-def test_detects_own_samples(record: dict) -> None:
-    vectors.require()
-    data = vectors.payload(record)
-    if data == b"\xff":
-        # a ping never opens a connection: one byte cannot identify anything
-        assert CODEC.detect(data, "tcp") is Detection.NO
-        return
-    assert CODEC.detect(data, "tcp") is Detection.YES
-
-
-def test_foreign_samples_are_not_detected() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp", "udp")) == []
-    undecided = [
-        (sample, transport)
-        for sample, data, transport, verdict in common.foreign_verdicts(CODEC, ("tcp", "udp"))
-        if verdict is Detection.MORE and len(data) >= 9
-    ]
-    assert undecided == []
 
 
 # --- public wiki examples -------------------------------------------------------------
