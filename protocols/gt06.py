@@ -1404,7 +1404,7 @@ class Gt06Codec(Codec):
             return Detection.NO  # no room for serial + CRC: Topin and other look-alikes
         if len(head) < total:
             # a whole 0D 0A-terminated frame shorter than announced: Topin's login
-            return Detection.NO if head.endswith(TRAILER) else Detection.MORE
+            return Detection.NO if head[:2] == SHORT and head.endswith(TRAILER) else Detection.MORE
         if head[total - 2 : total] != TRAILER:
             return Detection.NO
         crc = int.from_bytes(head[total - 4 : total - 2], "big")

@@ -359,7 +359,9 @@ def _signature(head: bytes) -> Detection:
     ends = [i for i in (head.find(b"*"), head.find(b"\r"), head.find(b"$", 1)) if i >= 0]
     cut = min(ends, default=len(head))
     text = head[:cut]
-    checked = text[:-1] if cut < len(head) and head[cut : cut + 1] == b"*" and text[-2:-1] == b"," else text
+    # a one-byte binary checksum may stand between the last `,` and the `*` (or the end, so far)
+    at_checksum = head[cut : cut + 1] == b"*" if cut < len(head) else True
+    checked = text[:-1] if at_checksum and text[-2:-1] == b"," else text
     if not _PRINTABLE.fullmatch(checked):
         return Detection.NO
     f = _fields(text)
@@ -370,8 +372,11 @@ def _signature(head: bytes) -> Detection:
         return Detection.YES
     if _imei(complete) and (_kind(complete) in ("login", "heartbeat", "status") or complete[0] == ""):
         return Detection.YES
-    if cut < len(head) or len(complete) >= 9 or _imei(complete):
+    if cut < len(head) or len(complete) >= 9:
         return Detection.NO
+    if _imei(complete):
+        # a `$Header,<vendor>,<vehicle>,<imei>,...` login whose AIS140 field is still to come
+        return Detection.MORE if complete[0] == "Header" and _imei(complete[:4]) else Detection.NO
     # only the tracking layout puts the IMEI past field 3: `status(2), [event,] L|H` before it
     if len(complete) > 3 and len(complete[3]) != 2:
         return Detection.NO

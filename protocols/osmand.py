@@ -394,7 +394,7 @@ class OsmAndCodec(Codec):
         line_end = head.find(b"\r\n")
         line = head if line_end < 0 else head[:line_end]
         parts = line.split(b" ")
-        if len(parts) > 1 and parts[1][:1] not in (b"/", b"?", b"h"):
+        if len(parts) > 1 and parts[1] and parts[1][:1] not in (b"/", b"?", b"h"):
             return Detection.NO
         if len(parts) > 2 and not b"HTTP/1.1".startswith(parts[2][:8]) and not parts[2].startswith(b"HTTP/1."):
             return Detection.NO

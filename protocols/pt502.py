@@ -76,6 +76,8 @@ _FIELD_PREFIXES = (
 )
 _FUS = re.compile(rb"\$FUS\d{1,20},")
 _PHD = re.compile(rb"\$PHD\d{1,9},\d{1,9},")
+#: heads that may still grow into a `$FUS<id>,` / `$PHD<n>,<size>,` line
+_FUS_PHD_PREFIX = re.compile(rb"\$(?:F(?:U(?:S\d{0,20})?)?|P(?:H(?:D\d{0,9}(?:,\d{0,9})?)?)?)?")
 _TAIL = re.compile(r"(\d\d)(\d\d)(\d\d),,,?.?/([01]+),([01]+)/([^/]*)/(\d+)(?:/([^/]*)/([0-9A-Fa-f]{3}))?")
 
 
@@ -86,6 +88,8 @@ def _detect_text(head: bytes) -> Detection:
         return Detection.NO
     if _FUS.match(head) or _PHD.match(head):
         return Detection.YES
+    if _FUS_PHD_PREFIX.fullmatch(head):
+        return Detection.MORE
     parts = head.split(b",")
     for i, part in enumerate(parts):
         if i == len(_FIELDS):

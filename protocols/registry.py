@@ -3,9 +3,12 @@
 Every module of this package that defines ``CODEC`` is a protocol: the registry imports
 them all (no hand-kept list) and indexes each codec under the bytes its first frame can
 start with (`Codec.first_bytes`), so detection asks only the few codecs filed under the
-first byte, whatever the number of protocols.  Codecs sharing a first byte are asked in
-`Codec.priority` order (the more specific signature first, PROTOCOLS.md sections 4 and
-7d); the first YES wins.
+first byte, whatever the number of protocols.  On TCP a second level narrows that by the
+first two bytes: a codec that answers NO to a two-byte head can never match a longer head
+that starts with it (a TCP first segment may be that short, so every codec must answer
+MORE, not NO, to a prefix of its first frame; `tests/test_detection_corpus.py` holds them
+to it), and is not asked.  Codecs sharing the bytes are asked in `Codec.priority` order
+(the more specific signature first, PROTOCOLS.md sections 4 and 7d); the first YES wins.
 """
 
 from __future__ import annotations
@@ -45,6 +48,18 @@ def index(codecs: Iterable[Codec]) -> dict[int, tuple[Codec, ...]]:
 
 
 _BY_FIRST = index(CODECS)
+_BY_TWO: dict[bytes, tuple[Codec, ...]] = {}  # filled on demand: at most 65,536 short tuples
+
+
+def _tcp_candidates(head: bytes) -> tuple[Codec, ...]:
+    two = head[:2]
+    found = _BY_TWO.get(two)
+    if found is None:
+        found = tuple(
+            c for c in _BY_FIRST[two[0]] if "tcp" in c.transports and c.detect(two, "tcp") is not Detection.NO
+        )
+        _BY_TWO[two] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +72,16 @@ class Verdict:
         return self.codec is None and not self.more
 
 
-def candidates(head: bytes, by_first: dict[int, tuple[Codec, ...]] | None = None) -> tuple[Codec, ...]:
-    """The codecs filed under the first byte (all of them for an empty head)."""
-    return (by_first or _BY_FIRST)[head[0]] if head else CODECS
+def candidates(
+    head: bytes, by_first: dict[int, tuple[Codec, ...]] | None = None, transport: str | None = None
+) -> tuple[Codec, ...]:
+    """The codecs asked about `head`: those filed under its first byte (all of them for an
+    empty head), narrowed by the first two bytes on TCP."""
+    if not head:
+        return CODECS
+    if transport == "tcp" and len(head) >= 2 and by_first is None:
+        return _tcp_candidates(head)
+    return (by_first or _BY_FIRST)[head[0]]
 
 
 def detect(
@@ -74,7 +96,7 @@ def detect(
     if not head:
         return Verdict(None, transport == "tcp")
     more = False
-    for codec in candidates(head, by_first) if codecs is None else codecs:
+    for codec in candidates(head, by_first, transport) if codecs is None else codecs:
         if transport not in codec.transports:
             continue
         verdict = codec.detect(head, transport)

@@ -127,7 +127,10 @@ def _detect(head: bytes) -> Detection:
         return Detection.YES
     parts = rest.split(b"*")
     complete, last = parts[:-1], parts[-1]
-    if len(complete) >= 3 or len(head) >= 4 + MAX_HEADER:
+    # id * [index *] length * : three complete parts only with the index field (the type follows)
+    if len(complete) > 3 or len(head) >= 4 + MAX_HEADER:
+        return Detection.NO
+    if len(complete) == 3 and not re.fullmatch(rb"[0-9A-Fa-f]{4}", complete[2]):
         return Detection.NO
     if any(not part or len(part) > MAX_ID or not _alnum(part) for part in complete):
         return Detection.NO

@@ -35,9 +35,42 @@ def test_unknown_and_undecided() -> None:
 
 
 def test_detection_asks_few_codecs() -> None:
-    """The first-byte index keeps detection from asking every codec: over the corpus, no
-    connection's first byte has more than a handful of candidates."""
+    """The first-byte index (and, on TCP, its two-byte level) keeps detection from asking
+    every codec: over the corpus, no connection's first bytes have more than a handful."""
     vectors.require()
-    asked = [len(registry.candidates(vectors.payload(r))) for r in vectors.samples() if vectors.payload(r)]
+    asked = [
+        len(registry.candidates(vectors.payload(r), transport="tcp")) for r in vectors.samples() if vectors.payload(r)
+    ]
     assert max(asked) <= 12
     assert sum(asked) / len(asked) < 4
+
+
+def test_prefixes_of_own_samples_are_never_refused() -> None:
+    """A device's first TCP segment may be cut anywhere: every prefix of a sample that its
+    codec detects must be MORE (or YES), never NO, or the edge would close a good device."""
+    vectors.require()
+    refused = []
+    for record in vectors.samples():
+        if not registry.supported(record["protocol"]):
+            continue
+        codec = registry.get(record["protocol"])
+        data = vectors.payload(record)[:256]
+        if "tcp" not in codec.transports or codec.detect(data, "tcp") is not Detection.YES:
+            continue
+        for end in range(1, len(data)):
+            if codec.detect(data[:end], "tcp") is Detection.NO:
+                refused.append((vectors.sample_id(record), end))
+                break
+    assert refused == []
+
+
+def test_two_byte_level_keeps_every_detection() -> None:
+    """The TCP second level never drops the codec that the first byte alone would find."""
+    vectors.require()
+    for record in vectors.samples():
+        data = vectors.payload(record)
+        if len(data) < 2:
+            continue
+        narrow = registry.detect(data, "tcp")
+        wide = registry.detect(data, "tcp", codecs=registry.candidates(data))
+        assert narrow == wide, vectors.sample_id(record)
