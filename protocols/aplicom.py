@@ -47,8 +47,8 @@ from .base import (
 )
 from .kit import keys
 from .kit.checksums import luhn_valid
-from .kit.framing import garbage, oversized
-from .kit.readers import Reader, unix
+from .kit.framing import garbage, take_sized
+from .kit.readers import Reader, java_trim, unix
 
 PROTOCOLS = b"CDEFH"
 DEFAULT_SELECTORS = {ord("D"): 0x0002FC, ord("E"): 0x007FFC, ord("F"): 0x0007FD, ord("H"): 0x0002FC}
@@ -115,24 +115,16 @@ class AplicomFramer(Framer):
         if sizes is None:
             return None
         total = sizes[1]
-        oversized(buf, total, self.max_frame)
-        if len(buf) < total:
-            return None
-        frame = bytes(buf[:total])
-        del buf[:total]
-        return frame
+        return take_sized(buf, total, self.max_frame)
 
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(round(value, 6))
 
 
-_CONTROL = "".join(map(chr, range(33)))
-
-
 def _ascii(raw: bytes) -> str:
     """A fixed-width text field without the blanks and control bytes padding either end."""
-    return raw.decode("latin-1").strip(_CONTROL)
+    return java_trim(raw.decode("latin-1"))
 
 
 def _event_data(rec: Record, r: Reader, event: int) -> None:

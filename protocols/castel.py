@@ -45,7 +45,7 @@ from .base import (
 )
 from .kit import alarms as A
 from .kit.checksums import CRC16_X25
-from .kit.framing import garbage, oversized, split_with
+from .kit.framing import LengthFramer, split_with
 from .kit.readers import Reader, utc
 
 SC_MAGIC = b"@@"
@@ -139,8 +139,7 @@ PID_KEYS = {
 }
 
 
-def crc(data: bytes) -> int:
-    return CRC16_X25(data)
+crc = CRC16_X25  # the frame CRC (devices import the name)
 
 
 def build_frame(device_id: str | bytes, type_: int, content: bytes = b"", version: int | None = 4) -> bytes:
@@ -163,39 +162,6 @@ def _reply_frame(version: int, ident: bytes, type_: int, content: bytes = b"") -
 
 def _frame_size(head: bytes | bytearray) -> int:
     return int.from_bytes(head[2:4], "little")
-
-
-class CastelFramer(Framer):
-    """`@@`/`$$` + LE total length; the frame must end in CR LF where the length says."""
-
-    def next_frame(self) -> bytes | None:
-        buf = self._buf
-        if not buf:
-            return None
-        if bytes(buf[:2]) not in MAGICS:
-            if len(buf) == 1 and buf[:1] in (b"@", b"$"):
-                return None
-            raise garbage(buf, _resync(buf))
-        if len(buf) < 4:
-            return None
-        total = _frame_size(buf)
-        if total < MIN_FRAME:
-            raise garbage(buf, _resync(buf))
-        oversized(buf, total, self.max_frame)
-        if len(buf) < total:
-            return None
-        if buf[total - 2 : total] != TRAILER:
-            raise garbage(buf, _resync(buf))
-        frame = bytes(buf[:total])
-        del buf[:total]
-        return frame
-
-
-def _resync(buf: bytearray) -> int:
-    cuts = [j for j in (buf.find(m, 1) for m in MAGICS) if j >= 0]
-    if cuts:
-        return min(cuts)
-    return len(buf) - 1 if buf[-1:] in (b"@", b"$") else len(buf)
 
 
 # ------------------------------------------------------------------ parsing
@@ -587,7 +553,8 @@ class CastelCodec(Codec):
         return Detection.YES
 
     def new_framer(self) -> Framer:
-        return CastelFramer(self.max_frame)
+        # `@@`/`$$` + LE total length; the frame must end in CR LF where the length says
+        return LengthFramer(self.max_frame, 4, _frame_size, magic=MAGICS, trailer=TRAILER, minimum=MIN_FRAME)
 
     def split_datagram(self, datagram: bytes) -> list[bytes]:
         return split_with(self.new_framer(), datagram)

@@ -48,7 +48,7 @@ from .base import (
     Record,
 )
 from .kit import alarms as A
-from .kit.framing import garbage, oversized
+from .kit.framing import garbage, partial_start, resync_cut, split_with, take_sized
 from .kit.readers import Reader, unix
 
 PACKET_MAGIC = b"gg"
@@ -138,13 +138,6 @@ def _size(buf: bytes | bytearray) -> int | None:
     return 4 + int.from_bytes(buf[2:4], "big") if len(buf) >= 4 else None
 
 
-def _resync(buf: bytearray) -> int:
-    cuts = [j for j in (buf.find(m, 1) for m in MAGICS) if j >= 0]
-    if cuts:
-        return min(cuts)
-    return len(buf) - 1 if buf[-1:] in (b"g", b"E") else len(buf)
-
-
 class EelinkFramer(Framer):
     """`gg` packets (5 + len) or `EL` envelopes (4 + len), back to back."""
 
@@ -153,21 +146,16 @@ class EelinkFramer(Framer):
         if not buf:
             return None
         if bytes(buf[:2]) not in MAGICS:
-            if len(buf) == 1 and buf[:1] in (b"g", b"E"):
+            if partial_start(buf, MAGICS):
                 return None
-            raise garbage(buf, _resync(buf))
+            raise garbage(buf, resync_cut(buf, MAGICS))
         total = _size(buf)
         if total is None:
             return None
         minimum = PACKET_HEADER + 2 if buf[:2] == PACKET_MAGIC else UDP_HEADER + PACKET_HEADER + 2
         if total < minimum:
-            raise garbage(buf, _resync(buf))
-        oversized(buf, total, self.max_frame)
-        if len(buf) < total:
-            return None
-        frame = bytes(buf[:total])
-        del buf[:total]
-        return frame
+            raise garbage(buf, resync_cut(buf, MAGICS))
+        return take_sized(buf, total, self.max_frame)
 
 
 # ------------------------------------------------------------------ parsing
@@ -519,17 +507,7 @@ class EelinkCodec(Codec):
             if total != len(datagram):
                 raise FramingError("EL envelope length does not match the datagram", discarded=datagram)
             return [datagram]
-        framer = self.new_framer()
-        framer.feed(datagram)
-        frames = []
-        try:
-            while (frame := framer.next_frame()) is not None:
-                frames.append(frame)
-        except FramingError as exc:
-            raise FramingError(exc.detail, discarded=datagram, reason=exc.reason) from exc
-        if framer.buffered or not frames:
-            raise FramingError("incomplete packet in datagram", discarded=datagram, reason="garbage")
-        return frames
+        return split_with(self.new_framer(), datagram, "packet")
 
     def inspect(self, frame: bytes, transport: str) -> FrameInfo:
         imei, _, packets = _split(frame)

@@ -70,8 +70,8 @@ from .base import (
     Record,
 )
 from .kit import alarms
-from .kit.framing import garbage, oversized, resync_cut, split_with
-from .kit.readers import Reader, bits, unix, utc
+from .kit.framing import drop_leading, garbage, oversized, resync_cut, split_with
+from .kit.readers import Reader, bits, float_or_none, int_or_none, twos_complement, unix, utc
 
 # --- wire constants ---------------------------------------------------------------------
 TEXT_HEADS = (b"+RESP:GT", b"+BUFF:GT", b"+ACK:GT")
@@ -175,11 +175,7 @@ class Gl200Framer(Framer):
 
     def next_frame(self) -> bytes | None:
         buf = self._buf
-        i = 0
-        while i < len(buf) and buf[i] in b"\r\n\x00":
-            i += 1
-        if i:
-            del buf[:i]
+        if drop_leading(buf, b"\r\n\x00"):
             self._scan = 1
         if not buf:
             return None
@@ -297,20 +293,6 @@ def _time(text: str) -> datetime | None:
     return utc(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]), int(text[12:14]))
 
 
-def _float(text: str) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
-def _int(text: str, base: int = 10) -> int | None:
-    try:
-        return int(text, base) if text else None
-    except ValueError:
-        return None
-
-
 def _hours(text: str) -> str | None:
     """``hhhhh:mm:ss`` engine hours as milliseconds (Traccar's `hours`)."""
     if not text or not _HOURS.match(text):
@@ -353,10 +335,10 @@ def _first_block(v: list[str], start: int, limit: int | None = None) -> int:
 def _apply_fix(record: Record, v: list[str], i: int) -> None:
     """hdop, speed, course, altitude, lon, lat, time at v[i:i+7] (any of them may be empty)."""
     _put(record, "hdop", v[i] if v[i] else None)
-    record.speed = _float(v[i + 1]) or 0.0
-    record.course = _float(v[i + 2]) or 0.0
-    record.altitude = _float(v[i + 3]) or 0.0
-    lon, lat = _float(v[i + 4]), _float(v[i + 5])
+    record.speed = float_or_none(v[i + 1]) or 0.0
+    record.course = float_or_none(v[i + 2]) or 0.0
+    record.altitude = float_or_none(v[i + 3]) or 0.0
+    lon, lat = float_or_none(v[i + 4]), float_or_none(v[i + 5])
     if lon is not None and lat is not None and -180 <= lon <= 180 and -90 <= lat <= 90:
         record.longitude, record.latitude = lon, lat
         record.valid = True
@@ -381,7 +363,7 @@ def _block(record: Record, v: list[str], i: int) -> int:
     if i + 4 < len(v):
         _apply_cell(record, *v[i : i + 4])
         tail = v[i + 4]
-        if "." in tail and (odometer := _float(tail)) is not None:
+        if "." in tail and (odometer := float_or_none(tail)) is not None:
             record.odometer = odometer * 1000
     return i + 5
 
@@ -430,9 +412,9 @@ def _located(record: Record, f: _Fields, model: str) -> None:
     if model.startswith("GL5"):
         f.skip(2)  # csq rssi, csq ber
     if model != "GL320M":
-        mask = _int(f.next())
+        mask = int_or_none(f.next())
         if mask is not None:
-            if mask & 1 and (sats := _int(f.next())) is not None:
+            if mask & 1 and (sats := int_or_none(f.next())) is not None:
                 record.satellites = sats
             if mask & 2:
                 f.skip()  # trigger type
@@ -456,8 +438,8 @@ def _status_bits(record: Record, value: int) -> None:
 
 def _analog(record: Record, index: int, text: str) -> None:
     if text.startswith("F"):
-        _put(record, f"fuel{index}", _int(text[1:]))
-    elif (value := _int(text)) is not None:
+        _put(record, f"fuel{index}", int_or_none(text[1:]))
+    elif (value := int_or_none(text)) is not None:
         _put(record, f"adc{index}", value / 1000)
 
 
@@ -521,7 +503,7 @@ def _inf(r: _Report) -> Records:
     f = _Fields(r.v, 4)
     record = r.record()
     model = r.model
-    state = _int(f.next(), 16)
+    state = int_or_none(f.next(), 16)
     motion: bool | None = None
     if state in (0x16, 0x1A, 0x12):
         record.ignition, motion = False, True
@@ -535,29 +517,29 @@ def _inf(r: _Report) -> Records:
         motion = state == 0x42
     _put(record, "motion", motion)
     _put(record, "iccid", f.next())
-    _put(record, "rssi", _int(f.next()))
+    _put(record, "rssi", int_or_none(f.next()))
     f.skip(2)  # signal quality, external power supply
     if len(f.peek(1)) >= 12:
         f.skip()  # BLE sensor MAC
-        _put(record, "deviceTemp", _int(f.next()))
-        _put(record, "humidity", _int(f.next()))
+        _put(record, "deviceTemp", int_or_none(f.next()))
+        _put(record, "humidity", int_or_none(f.next()))
     value = f.next()
     if "." in value:
-        if (km := _float(value)) is not None:
+        if (km := float_or_none(value)) is not None:
             record.odometer = km * 1000
-    elif (mv := _int(value)) is not None:
+    elif (mv := int_or_none(value)) is not None:
         record.power = mv / 1000
     if model != "GV500VC":
         second = f.next()
-        if model not in ("GV350M", "GV310LAU") and (mv := _int(second)) is not None:
+        if model not in ("GV350M", "GV310LAU") and (mv := int_or_none(second)) is not None:
             _put(record, "power2", mv / 1000)
-    record.battery = _float(f.next())
+    record.battery = float_or_none(f.next())
     if f.next() and f.next() == "1":
         _put(record, "charge", True)
     if model == "GV310LAU":
         f.skip(5)  # LED state, power saving, external antenna, last fix time, pin mask
         for n in (1, 2, 3):
-            _put(record, f"adc{n}", _int(f.next()))
+            _put(record, f"adc{n}", int_or_none(f.next()))
     r.device_time(record)
     return [record]
 
@@ -569,8 +551,8 @@ def _ver(r: _Report) -> Records:
     record = r.record()
     record.fix_time = _time(v[7]) or record.fix_time
     _put(record, "deviceType", v[4])
-    _put(record, "versionFw", _int(v[5], 16))
-    _put(record, "versionHw", _int(v[6], 16))
+    _put(record, "versionFw", int_or_none(v[5], 16))
+    _put(record, "versionHw", int_or_none(v[6], 16))
     return [record]
 
 
@@ -588,9 +570,9 @@ def _fri(r: _Report) -> Records:
         if not _is_empty_block(v, start):
             return None
     pre = v[i:start]
-    power = _int(pre[0]) if pre else None
-    report_type = _int(pre[1]) if len(pre) > 1 else None
-    battery_level = _int(pre[4]) if len(pre) > 4 else None
+    power = int_or_none(pre[0]) if pre else None
+    report_type = int_or_none(pre[1]) if len(pre) > 1 else None
+    battery_level = int_or_none(pre[4]) if len(pre) > 4 else None
     records: list[Record] = []
     j = start
     while j + 11 < len(v) - 2 and (_is_block(v, j) or _is_empty_block(v, j)):
@@ -620,51 +602,51 @@ def _fri_tail(record: Record, t: list[str], report_type: int | None) -> None:
 
     if len(t) >= 6 and re.match(r"\d{1,3}$", at(2)) and at(3) in ("0", "1") and at(4) in ("", "0", "1"):
         # GL3xx/GL5xx: reserved, battery mV, battery %, mode, motion, temperature
-        if (mv := _int(at(1))) is not None:
+        if (mv := int_or_none(at(1))) is not None:
             record.battery = mv / 1000
-        record.battery_level = _int(at(2))
-        _put(record, "temp1", _float(at(5)))
+        record.battery_level = int_or_none(at(2))
+        _put(record, "temp1", float_or_none(at(5)))
         return
     status_at = next((k for k in (5, 6) if re.match(r"[0-9A-Fa-f]{6}$", at(k))), -1)
     if status_at > 0 or len(t) >= 9:
         # GV series: odometer, hour meter, adc1, adc2, [reserved], battery %, status, rpm, fuel ...
-        if (km := _float(at(0))) is not None and "." in at(0):
+        if (km := float_or_none(at(0))) is not None and "." in at(0):
             record.odometer = km * 1000
         _put(record, "hours", _hours(at(1)))
         _put(record, "adc1", at(2))
         _put(record, "adc2", at(3))
         k = status_at if status_at > 0 else 5
-        if (level := _int(at(k - 1))) is not None:
+        if (level := int_or_none(at(k - 1))) is not None:
             record.battery_level = level
         if status_at > 0:
             _status_bits(record, int(at(k), 16))
-        _put(record, "rpm", _int(at(k + 1)))
-        _put(record, "fuel", _int(at(k + 3)))
+        _put(record, "rpm", int_or_none(at(k + 1)))
+        _put(record, "fuel", int_or_none(at(k + 3)))
         return
     if len(t) >= 2 and re.match(r"-?\d$", at(0)) and re.match(r"\d{1,3}$", at(1)):
         if report_type is not None:
             _put(record, "motion", bool(report_type & 1))
             _put(record, "charge", bool(report_type & 2))
-        _put(record, "rssi", _int(at(0)))
-        record.battery_level = _int(at(1))
+        _put(record, "rssi", int_or_none(at(0)))
+        record.battery_level = int_or_none(at(1))
         return
     k = 0
     if re.match(r"\d{1,7}\.\d$", at(0)):
         record.odometer = float(at(0)) * 1000
         k = 1
-    if (level := _int(at(k))) is not None and level <= 100:
+    if (level := int_or_none(at(k))) is not None and level <= 100:
         record.battery_level = level
 
 
 def _eri(r: _Report) -> Records:
     v, model = r.v, r.model
     f = _Fields(v, 4)
-    mask = _int(f.next(), 16)
+    mask = int_or_none(f.next(), 16)
     if mask is None:
         return None
-    power = _int(f.next())
+    power = int_or_none(f.next())
     f.skip()  # report type
-    count = _int(f.next())
+    count = int_or_none(f.next())
     if count is None:
         return None
     records = []
@@ -678,7 +660,7 @@ def _eri(r: _Report) -> Records:
     if power is not None:
         rec.power = power / 1000
     gl5 = model.startswith("GL5")
-    if not gl5 and (km := _float(f.next())) is not None:
+    if not gl5 and (km := float_or_none(f.next())) is not None:
         rec.odometer = km * 1000
     if not gl5 and model != "GL320M":
         _put(rec, "hours", _hours(f.next()))
@@ -691,21 +673,21 @@ def _eri(r: _Report) -> Records:
     if (model.startswith("GV3") and model.endswith("CEU")) or model.startswith("GV600M"):
         f.skip()
     if gl5:
-        rec.battery_level = _int(f.next())
+        rec.battery_level = int_or_none(f.next())
         f.skip()  # mode selection
-        moving = _int(f.next())
+        moving = int_or_none(f.next())
         _put(rec, "motion", None if moving is None else moving > 0)
     elif model == "GV200":
-        _put(rec, "input", _int(f.next(), 16))
-        _put(rec, "output", _int(f.next(), 16))
+        _put(rec, "input", int_or_none(f.next(), 16))
+        _put(rec, "output", int_or_none(f.next(), 16))
         f.skip()
     elif model == "GL320M":
-        rec.battery_level = _int(f.next())
+        rec.battery_level = int_or_none(f.next())
         if mask & 0x80:
-            _put(rec, "externalBattery", _int(f.next()))
+            _put(rec, "externalBattery", int_or_none(f.next()))
     else:
-        rec.battery_level = _int(f.next())
-        if (status := _int(f.next(), 16)) is not None:
+        rec.battery_level = int_or_none(f.next())
+        if (status := int_or_none(f.next(), 16)) is not None:
             _status_bits(rec, status)
         f.skip()
     r.device_time(rec)
@@ -722,36 +704,36 @@ def _eri(r: _Report) -> Records:
 def _eri_devices(rec: Record, f: _Fields, mask: int, model: str, end: int) -> None:
     """The optional accessory sections of an ERI report, in mask-bit order."""
     if mask & 1 and model != "GV350M" and f.i < end:
-        _put(rec, "fuel", _int(f.next(), 16))
+        _put(rec, "fuel", int_or_none(f.next(), 16))
     if mask & 2 and f.i < end:
-        for n in range(1, (_int(f.next()) or 0) + 1):
+        for n in range(1, (int_or_none(f.next()) or 0) + 1):
             f.skip(2)  # id, type
-            if (raw := _int(f.next(), 16)) is not None:
-                signed = raw - 0x10000 if raw & 0x8000 else raw
+            if (raw := int_or_none(f.next(), 16)) is not None:
+                signed = twos_complement(raw, 16)
                 _put(rec, f"temp{n}", signed * 0.0625)
     if mask & 4:
         return  # CAN data: not carried over
     if (mask & 0x18 or (mask & 1 and model == "GV350M")) and f.i < end:
-        for _ in range(_int(f.next()) or 0):
+        for _ in range(int_or_none(f.next()) or 0):
             f.skip()  # type
             if model == "GV350M":
                 f.skip()  # uart id
                 if mask & 1:
-                    _put(rec, "fuel", _int(f.next(), 16))
+                    _put(rec, "fuel", int_or_none(f.next(), 16))
             if mask & 8:
-                _put(rec, "fuel", _float(f.next()))
+                _put(rec, "fuel", float_or_none(f.next()))
             if mask & 0x10:
                 f.skip()  # volume
     if mask & 0x80 and model != "GL320M" and f.i < end:
-        for _ in range(_int(f.next()) or 0):
+        for _ in range(int_or_none(f.next()) or 0):
             f.skip()  # serial number
-            kind = _int(f.next())
+            kind = int_or_none(f.next())
             f.skip(2 if kind == 2 else 1)
     if mask & 0x100 and model != "GL320M" and f.i < end:
-        for n in range(1, (_int(f.next()) or 0) + 1):
+        for n in range(1, (int_or_none(f.next()) or 0) + 1):
             f.skip(4 if model.startswith("GV600M") else 3)  # index, type, model, [length]
             f.skip()  # raw data
-            tag = _int(f.next(), 16) or 0
+            tag = int_or_none(f.next(), 16) or 0
             for bit, key, parse in _TAG_FIELDS:
                 if tag >> bit & 1:
                     value = f.next()
@@ -764,15 +746,15 @@ _TAG_FIELDS: tuple[tuple[int, str, Callable[[str], object]], ...] = (
     (1, "Id", str),
     (2, "", str),  # status
     (3, "", str),  # battery level
-    (4, "Temp", _float),
-    (5, "Humidity", _int),
+    (4, "Temp", float_or_none),
+    (5, "Humidity", int_or_none),
     (7, "", str),  # input / output
     (8, "", str),  # event notification
     (9, "", str),  # tire pressure
     (10, "", str),  # timestamp
     (11, "", str),  # enhanced temperature
     (12, "", str),  # magnet
-    (13, "Battery", _int),
+    (13, "Battery", int_or_none),
     (14, "", str),  # relay
 )
 
@@ -786,7 +768,7 @@ def _ign(r: _Report) -> Records:
     _located(record, f, r.model)
     record.ignition = "GN" in r.type
     _put(record, "hours", _hours(f.next()))
-    if (km := _float(f.next())) is not None:
+    if (km := float_or_none(f.next())) is not None:
         record.odometer = km * 1000
     r.device_time(record)
     return [record]
@@ -821,7 +803,7 @@ def _ida(r: _Report) -> Records:
     record, start = found
     _put(record, "driverUniqueId", v[5])
     end = _skip_block(v, start)
-    if end < len(v) and (km := _float(v[end])) is not None:
+    if end < len(v) and (km := float_or_none(v[end])) is not None:
         record.odometer = km * 1000
     r.device_time(record)
     return [record]
@@ -836,7 +818,7 @@ def _wif(r: _Report) -> Records:
     if not points:
         return None
     _put(record, "wifi", ";".join(f"{mac}:{rssi}" for mac, rssi in points))
-    record.battery_level = _int(v[-3])
+    record.battery_level = int_or_none(v[-3])
     return [record]
 
 
@@ -891,7 +873,7 @@ def _dtt(r: _Report) -> Records:
     data = bytes.fromhex(v[8]).decode("latin-1")
     if "COMB" in data:
         parts = data.split(",")
-        _put(record, "fuel", _float(parts[2]) if len(parts) > 2 else None)
+        _put(record, "fuel", float_or_none(parts[2]) if len(parts) > 2 else None)
     else:
         _put(record, "result", data)
     r.device_time(record)
@@ -901,10 +883,10 @@ def _dtt(r: _Report) -> Records:
 _BAA_KEYS = (
     ("accessoryName", str),
     ("accessoryMac", str),
-    ("accessoryStatus", _int),
-    ("accessoryVoltage", lambda s: None if _int(s) is None else int(s) / 1000),
-    ("accessoryTemp", _int),
-    ("accessoryHumidity", _int),
+    ("accessoryStatus", int_or_none),
+    ("accessoryVoltage", lambda s: None if int_or_none(s) is None else int(s) / 1000),
+    ("accessoryTemp", int_or_none),
+    ("accessoryHumidity", int_or_none),
 )
 
 
@@ -944,9 +926,9 @@ def _lsa(r: _Report) -> Records:
     k = _skip_block(v, start)
     if k + 5 > len(v):
         return None
-    _put(record, "lightLevel", _int(v[k + 1]))
-    record.battery_level = _int(v[k + 2])
-    _put(record, "temp1", _float(v[k + 5]))
+    _put(record, "lightLevel", int_or_none(v[k + 1]))
+    record.battery_level = int_or_none(v[k + 2])
+    _put(record, "temp1", float_or_none(v[k + 5]))
     r.device_time(record)
     return [record]
 
@@ -956,7 +938,7 @@ def _lbs(r: _Report) -> Records:
     if len(v) < 8:
         return None
     record = r.record()
-    record.battery_level = _int(v[6])
+    record.battery_level = int_or_none(v[6])
     k = 12
     towers = []
     for _ in range(7):
@@ -989,21 +971,21 @@ def _obd(r: _Report) -> Records:
         return None
     record = r.record()
     _put(record, "vin", v[3] or v[7] or None)
-    _put(record, "rpm", _int(v[11]))
-    _put(record, "obdSpeed", _int(v[12]))
-    _put(record, "temp1", _int(v[13]))
+    _put(record, "rpm", int_or_none(v[11]))
+    _put(record, "obdSpeed", int_or_none(v[12]))
+    _put(record, "temp1", int_or_none(v[13]))
     _put(record, "fuelConsumption", v[14])
-    _put(record, "dtcsClearedDistance", _int(v[15]))
+    _put(record, "dtcsClearedDistance", int_or_none(v[15]))
     if v[17] in ("0", "1"):
         _put(record, "odbConnect", v[17] == "1")
-    _put(record, "dtcsNumber", _int(v[18]))
+    _put(record, "dtcsNumber", int_or_none(v[18]))
     _put(record, "dtcsCodes", v[19])
-    _put(record, "throttle", _int(v[20]))
-    _put(record, "fuel", _int(v[22]))
-    if (km := _int(v[start - 1])) is not None:
+    _put(record, "throttle", int_or_none(v[20]))
+    _put(record, "fuel", int_or_none(v[22]))
+    if (km := int_or_none(v[start - 1])) is not None:
         _put(record, "obdOdometer", km * 1000)
     _block(record, v, start)
-    if (km := _float(v[-3])) is not None and "." in v[-3]:
+    if (km := float_or_none(v[-3])) is not None and "." in v[-3]:
         _put(record, "obdOdometer", int(km * 1000))
     r.device_time(record)
     return [record]
@@ -1012,39 +994,39 @@ def _obd(r: _Report) -> Records:
 # CAN report mask: (bit, key, parse); bit 5 (rpm) precedes bit 4 (speed) on the wire
 _CAN_FIELDS: tuple[tuple[int, str, Callable[[str], object]], ...] = (
     (0, "vin", str),
-    (1, "ignition", lambda s: _int(s) is not None and int(s) > 0),
-    (2, "obdOdometer", lambda s: _int(s[1:])),
-    (3, "fuelUsed", _float),
-    (5, "rpm", _int),
-    (4, "obdSpeed", _float),
-    (6, "coolantTemp", _int),
-    (7, "fuelConsumption", lambda s: _float(s[3:]) if s.startswith("L/H") else None),
-    (8, "fuel", lambda s: _float(s[1:])),
-    (9, "range", lambda s: None if _int(s) is None else int(s) * 100),
-    (10, "throttle", _int),
-    (11, "hours", lambda s: None if _float(s) is None else round(float(s) * 3_600_000)),
-    (12, "drivingTime", _float),
-    (13, "idleHours", _float),
-    (14, "idleFuelConsumption", _float),
-    (15, "axleWeight", _int),
-    (16, "tachographInfo", lambda s: _int(s, 16)),
-    (17, "indicators", lambda s: _int(s, 16)),
-    (18, "lights", lambda s: _int(s, 16)),
-    (19, "doors", lambda s: _int(s, 16)),
-    (20, "vehicleOverspeed", _float),
-    (21, "engineOverspeed", _float),
+    (1, "ignition", lambda s: int_or_none(s) is not None and int(s) > 0),
+    (2, "obdOdometer", lambda s: int_or_none(s[1:])),
+    (3, "fuelUsed", float_or_none),
+    (5, "rpm", int_or_none),
+    (4, "obdSpeed", float_or_none),
+    (6, "coolantTemp", int_or_none),
+    (7, "fuelConsumption", lambda s: float_or_none(s[3:]) if s.startswith("L/H") else None),
+    (8, "fuel", lambda s: float_or_none(s[1:])),
+    (9, "range", lambda s: None if int_or_none(s) is None else int(s) * 100),
+    (10, "throttle", int_or_none),
+    (11, "hours", lambda s: None if float_or_none(s) is None else round(float(s) * 3_600_000)),
+    (12, "drivingTime", float_or_none),
+    (13, "idleHours", float_or_none),
+    (14, "idleFuelConsumption", float_or_none),
+    (15, "axleWeight", int_or_none),
+    (16, "tachographInfo", lambda s: int_or_none(s, 16)),
+    (17, "indicators", lambda s: int_or_none(s, 16)),
+    (18, "lights", lambda s: int_or_none(s, 16)),
+    (19, "doors", lambda s: int_or_none(s, 16)),
+    (20, "vehicleOverspeed", float_or_none),
+    (21, "engineOverspeed", float_or_none),
 )
 _CAN_SKIPS = {"GV350M": (22, 23, 24), "GV355CEU": (22, 23, 24, 25, 26, 27, 28)}
 # extended mask (bit 29 of the report mask): (bit, key or "" to skip, parse)
 _CAN_EXT_FIELDS: tuple[tuple[int, str, Callable[[str], object]], ...] = (
-    (0, "adBlueLevel", lambda s: _float(s[1:])),
-    (1, "axleWeight1", _int),
-    (2, "axleWeight3", _int),
-    (3, "axleWeight4", _int),
+    (0, "adBlueLevel", lambda s: float_or_none(s[1:])),
+    (1, "axleWeight1", int_or_none),
+    (2, "axleWeight3", int_or_none),
+    (3, "axleWeight4", int_or_none),
     (4, "", str),
     (5, "", str),
     (6, "", str),
-    (7, "adc1", lambda s: None if _int(s) is None else int(s) / 1000),
+    (7, "adc1", lambda s: None if int_or_none(s) is None else int(s) / 1000),
     *((b, "", str) for b in range(8, 15)),
     (15, "driver1Card", str),
     (16, "driver2Card", str),
@@ -1058,7 +1040,7 @@ _CAN_EXT_FIELDS: tuple[tuple[int, str, Callable[[str], object]], ...] = (
 def _can(r: _Report) -> Records:
     v, model = r.v, r.model
     f = _Fields(v, 6)
-    report_mask = _int(f.next(), 16)
+    report_mask = int_or_none(f.next(), 16)
     if report_mask is None:
         return None
     record = r.record()
@@ -1076,19 +1058,19 @@ def _can(r: _Report) -> Records:
             f.skip()
     ext = 0
     if report_mask >> 29 & 1:
-        ext = _int(f.next(), 16) or 0
+        ext = int_or_none(f.next(), 16) or 0
     for bit, key, parse in _CAN_EXT_FIELDS:
         if ext >> bit & 1:
             value = f.next()
             if key and value:
                 _put(record, key, parse(value))
     if ext >> 31 & 1:
-        can = _int(f.next(), 16) or 0
+        can = int_or_none(f.next(), 16) or 0
         f.skip(bin(can & 7).count("1"))
     if model != "GV355CEU" and report_mask >> 30 & 1:
         while f.i < len(v) and not f.peek():
             f.skip()
-        valid = _int(f.next())
+        valid = int_or_none(f.next())
         if f.peek():
             _apply_fix(record, v, f.i - 1)
             record.valid = bool(valid)
@@ -1288,10 +1270,10 @@ def _binary_location(frame: bytes, archive: bool) -> tuple[str | None, list[Reco
                     seconds = rd.u32()
             elif form == 2:
                 word = rd.uint(5)
-                speed += _signed(bits(word, 30, 7), 7)
-                heading += _signed(bits(word, 23, 7), 7)
-                lon += _signed(bits(word, 11, 12), 12)
-                lat += _signed(bits(word, 0, 11), 11)
+                speed += twos_complement(bits(word, 30, 7), 7)
+                heading += twos_complement(bits(word, 23, 7), 7)
+                lon += twos_complement(bits(word, 11, 12), 12)
+                lat += twos_complement(bits(word, 0, 11), 11)
             else:
                 rd.skip(1)  # invalid or repeated point
                 continue
@@ -1307,10 +1289,6 @@ def _binary_location(frame: bytes, archive: bool) -> tuple[str | None, list[Reco
             _binary_fix(rd, record)
             records.append(record)
     return imei, records
-
-
-def _signed(value: int, width: int) -> int:
-    return value - (1 << width) if value >> (width - 1) & 1 else value
 
 
 def _binary_event(frame: bytes, archive: bool) -> tuple[str | None, list[Record]]:

@@ -48,8 +48,9 @@ from .base import (
     FramingError,
     Record,
 )
+from .kit import framing
 from .kit.checksums import CRC16_XMODEM, luhn_valid
-from .kit.framing import garbage, no_end_marker, split_with
+from .kit.framing import PairedFramer, no_end_marker, split_with
 from .kit.readers import EPOCH, Reader, bit, bits, ddmmyy_hhmmss
 
 TEXT_START = ord("*")
@@ -66,27 +67,15 @@ _TIME = re.compile(r"\d{10}[1-9]\d")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 
 
+CODES = {0x00: ESCAPE, 0xE3: BINARY}  # 1B 00 = 1B, 1B E3 = F8
+
+
 def unescape(data: bytes) -> bytes:
-    out = bytearray()
-    i = 0
-    n = len(data)
-    while i < n:
-        b = data[i]
-        if b == ESCAPE and i + 1 < n:
-            ext = data[i + 1]
-            if ext == 0x00:
-                out.append(ESCAPE)
-            elif ext == 0xE3:
-                out.append(BINARY)
-            i += 2
-            continue
-        out.append(b)
-        i += 1
-    return bytes(out)
+    return framing.unescape(data, ESCAPE, CODES)
 
 
 def escape(data: bytes) -> bytes:
-    return data.replace(b"\x1b", b"\x1b\x00").replace(b"\xf8", b"\x1b\xe3")
+    return framing.escape(data, ESCAPE, CODES)
 
 
 def _binary_imei(head: bytes) -> str | None:
@@ -118,41 +107,18 @@ def _binary_detect(head: bytes) -> Detection:
     return verdict
 
 
-class _GoSafeFramer(Framer):
+class _GoSafeFramer(PairedFramer):
     """`*`...`#` text frames and `F8`...`F8` binary frames (unescaped on the way out)."""
 
     def __init__(self, max_frame: int) -> None:
-        super().__init__(max_frame)
-        self._scan = 1
+        super().__init__({bytes((TEXT_START,)): bytes((TEXT_END,)), bytes((BINARY,)): bytes((BINARY,))}, max_frame)
 
     def next_frame(self) -> bytes | None:
-        buf = self._buf
-        i = 0
-        while i < len(buf) and buf[i] in b"\r\n":
-            i += 1
-        if i:
-            del buf[:i]
-            self._scan = 1
-        if not buf:
-            return None
-        first = buf[0]
-        if first not in (TEXT_START, BINARY):
-            cut = next((j for j in range(1, len(buf)) if buf[j] in (TEXT_START, BINARY)), len(buf))
-            self._scan = 1
-            raise garbage(buf, cut)
-        end = buf.find(bytes((TEXT_END if first == TEXT_START else BINARY,)), self._scan)
-        if end < 0:
-            self._scan = max(1, len(buf))
-            if len(buf) > self.max_frame:
-                self._scan = 1
-                raise no_end_marker(buf, self.max_frame)
-            return None
-        self._scan = 1
-        frame = bytes(buf[: end + 1])
-        del buf[: end + 1]
-        if len(frame) > self.max_frame:
-            raise no_end_marker(bytearray(frame), self.max_frame)
-        return unescape(frame) if first == BINARY else frame
+        frame = super().next_frame()
+        return unescape(frame) if frame is not None and frame[0] == BINARY else frame
+
+    def too_large(self, frame: bytes) -> FramingError:
+        return no_end_marker(bytearray(frame), self.max_frame)
 
 
 # ------------------------------------------------------------------------ text

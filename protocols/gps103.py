@@ -46,7 +46,7 @@ from .base import (
     Record,
 )
 from .kit import alarms, keys
-from .kit.framing import LineFramer
+from .kit.framing import LineFramer, drain
 from .kit.readers import KNOTS, checked_coordinates, ddmm, ddmmyy_hhmmss, utc, yymmdd_hhmmss
 
 LOGIN_PREFIX = b"##,imei:"
@@ -218,13 +218,7 @@ class Gps103Codec(Codec):
         """Terminated frames; the last one may lack its terminator (Traccar reads a
         datagram as one message)."""
         framer = self.new_framer()
-        framer.feed(datagram)
-        frames: list[bytes] = []
-        try:
-            while (frame := framer.next_frame()) is not None:
-                frames.append(frame)
-        except FramingError as exc:
-            raise FramingError(exc.detail, discarded=datagram, reason=exc.reason) from exc
+        frames = drain(framer, datagram)
         rest = framer.take_rest()
         if rest.strip(b"\r\n"):
             frames.append(rest)

@@ -30,7 +30,6 @@ NT*/XT40, VL103/G18, QH302R).
 
 from __future__ import annotations
 
-import binascii
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,7 +46,9 @@ from .base import (
     FramingError,
     Record,
 )
-from .kit.framing import oversized
+from .kit.checksums import CRC16_X25
+from .kit.framing import oversized, split_with
+from .kit.readers import sign_magnitude
 
 SHORT = b"\x78\x78"
 LONG = b"\x79\x79"
@@ -276,14 +277,7 @@ OBD_PIDS = {
 OBD = 0x8C
 OBD_TRAILER = 12  # bytes after the OBD text (before serial and CRC)
 
-_REV8 = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
-
-
-def crc_x25(data: bytes) -> int:
-    """CRC-16/X-25 (CRC-ITU): the reflected CCITT CRC, computed with the C
-    `crc_hqx` on bit-reversed bytes."""
-    crc = binascii.crc_hqx(data.translate(_REV8), 0xFFFF)
-    return ((_REV8[crc & 0xFF] << 8) | _REV8[crc >> 8]) ^ 0xFFFF
+crc_x25 = CRC16_X25  # CRC-16/X-25 (CRC-ITU); the name devices and tests import
 
 
 def build_frame(type_: int, content: bytes, serial: int, *, extended: bool = False) -> bytes:
@@ -716,7 +710,7 @@ def _type_trailer(r: _Reader, rec: Record, t: int, unit: _Unit) -> None:
         rec.odometer = float(r.uint(4))
         r.take(4)  # travel time
         temp = r.u16()
-        rec.attributes["temp1"] = str((-(temp & 0x7FFF) if temp & 0x8000 else temp) / 100)
+        rec.attributes["temp1"] = str(sign_magnitude(temp, 16) / 100)
         rec.attributes["humidity"] = str(r.u16() / 100)
     if t == GPS_LBS_STATUS_4 and variant == "sl4x" and r.remaining >= 2:
         rec.altitude = float(r.sint(2))
@@ -1414,17 +1408,7 @@ class Gt06Codec(Codec):
         return Gt06Framer(self.max_frame)
 
     def split_datagram(self, datagram: bytes) -> list[bytes]:
-        framer = self.new_framer()
-        framer.feed(datagram)
-        frames = []
-        try:
-            while (frame := framer.next_frame()) is not None:
-                frames.append(frame)
-        except FramingError as exc:
-            raise FramingError(exc.detail, discarded=datagram, reason=exc.reason) from exc
-        if framer.buffered or not frames:
-            raise FramingError("incomplete frame in datagram", discarded=datagram, reason="garbage")
-        return frames
+        return split_with(self.new_framer(), datagram)
 
     def inspect(self, frame: bytes, transport: str) -> FrameInfo:
         f = _parse(frame)

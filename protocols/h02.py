@@ -60,6 +60,7 @@ from .base import (
     FramingError,
     Record,
 )
+from .kit.framing import drop_leading
 
 STAR = ord("*")
 DOLLAR = ord("$")
@@ -568,11 +569,7 @@ class H02Framer(Framer):
 
     def next_frame(self) -> bytes | None:
         buf = self._buf
-        skipped = 0
-        while skipped < len(buf) and buf[skipped] in LINE_BREAKS:
-            skipped += 1
-        if skipped:
-            del buf[:skipped]
+        if drop_leading(buf, LINE_BREAKS):
             self._scan = 1
         if not buf:
             return None

@@ -41,6 +41,7 @@ from .base import (
     Record,
 )
 from .kit import alarms as A
+from .kit import framing
 from .kit.framing import garbage, no_end_marker
 from .kit.readers import Reader, utc
 
@@ -77,26 +78,15 @@ TLV_IMEI = 0x0003
 TLV_FIRMWARE = 0x0001
 
 
+CODES = {ESC_MARK: MARK, ESC_ESC: ESC}
+
+
 def unescape(raw: bytes | bytearray) -> bytes:
-    out = bytearray()
-    i, n = 0, len(raw)
-    while i < n:
-        b = raw[i]
-        if b == ESC and i + 1 < n:
-            nxt = raw[i + 1]
-            if nxt == ESC_MARK:
-                out.append(MARK)
-            elif nxt == ESC_ESC:
-                out.append(ESC)
-            i += 2
-            continue
-        out.append(b)
-        i += 1
-    return bytes(out)
+    return framing.unescape(raw, ESC, CODES)
 
 
 def escape(inner: bytes) -> bytes:
-    return inner.replace(bytes((ESC,)), bytes((ESC, ESC_ESC))).replace(bytes((MARK,)), bytes((ESC, ESC_MARK)))
+    return framing.escape(inner, ESC, CODES)
 
 
 def build(type_: int, index: int, body: bytes = b"", flag: int = 0, reserved: int = 0) -> bytes:
@@ -276,7 +266,7 @@ def _position(f: _Frame) -> Record:
     for tag, value in _tlvs(r.rest()):
         try:
             _apply_tlv(rec, tag, value)
-        except (DecodeError, ValueError):
+        except (DecodeError, ValueError, IndexError):
             continue  # a short or garbled block: keep the rest of the report
     return rec
 

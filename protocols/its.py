@@ -49,7 +49,7 @@ from .base import (
     Record,
 )
 from .kit import alarms, keys
-from .kit.framing import garbage, no_end_marker
+from .kit.framing import drop_leading, garbage, no_end_marker
 from .kit.readers import utc
 
 START = ord("$")
@@ -93,11 +93,7 @@ class ItsFramer(Framer):
 
     def next_frame(self) -> bytes | None:
         buf = self._buf
-        i = 0
-        while i < len(buf) and buf[i] in b"\r\n":
-            i += 1
-        if i:
-            del buf[:i]
+        if drop_leading(buf, b"\r\n"):
             self._scan = 1
         if not buf:
             return None

@@ -49,11 +49,11 @@ from .base import (
     Detection,
     FrameInfo,
     Framer,
-    FramingError,
     Record,
 )
 from .kit import alarms as A
-from .kit.framing import garbage, no_end_marker, oversized
+from .kit import framing
+from .kit.framing import garbage, no_end_marker, split_with, take_sized
 from .kit.readers import KNOTS, MPH, Reader, ddmm, utc
 
 BINARY = ord("$")
@@ -90,26 +90,12 @@ _P45 = re.compile(
 
 
 def unescape(raw: bytes | bytearray) -> bytes:
-    out = bytearray()
-    i = 0
-    n = len(raw)
-    while i < n:
-        b = raw[i]
-        if b == ESCAPE and i + 1 < n:
-            mapped = UNESCAPE.get(raw[i + 1])
-            if mapped is not None:
-                out.append(mapped)
-            i += 2
-            continue
-        out.append(b)
-        i += 1
-    return bytes(out)
+    return framing.unescape(raw, ESCAPE, UNESCAPE)
 
 
 def escape(text: bytes) -> bytes:
     """The inverse of `unescape` for the inside of a text frame."""
-    table = {v: bytes((ESCAPE, k)) for k, v in UNESCAPE.items()}
-    return b"".join(table.get(b, bytes((b,))) for b in text)
+    return framing.escape(text, ESCAPE, UNESCAPE)
 
 
 # ------------------------------------------------------------------ binary layout
@@ -456,12 +442,7 @@ class Jt600Framer(Framer):
                 return None
             if total < SHORT_HEADER + 1:
                 raise garbage(buf, self._resync())
-            oversized(buf, total, self.max_frame)
-            if len(buf) < total:
-                return None
-            frame = bytes(buf[:total])
-            del buf[:total]
-            return frame
+            return take_sized(buf, total, self.max_frame)
         if first == TEXT:
             end = buf.find(b")", max(self._scan, 1))
             if end < 0:
@@ -548,17 +529,7 @@ class Jt600Codec(Codec):
         return Jt600Framer(self.max_frame)
 
     def split_datagram(self, datagram: bytes) -> list[bytes]:
-        framer = self.new_framer()
-        framer.feed(datagram)
-        frames = []
-        try:
-            while (frame := framer.next_frame()) is not None:
-                frames.append(frame)
-        except FramingError as exc:
-            raise FramingError(exc.detail, discarded=datagram, reason=exc.reason) from exc
-        if framer.buffered or not frames:
-            raise FramingError("incomplete frame in datagram", discarded=datagram, reason="garbage")
-        return frames
+        return split_with(self.new_framer(), datagram)
 
     def inspect(self, frame: bytes, transport: str) -> FrameInfo:
         if frame[:1] == b"$":

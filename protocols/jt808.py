@@ -66,7 +66,7 @@ from .base import (
 )
 from .kit import alarms
 from .kit.framing import no_end_marker
-from .kit.readers import KNOTS, Reader
+from .kit.readers import KNOTS, Reader, java_trim, sign_magnitude
 
 FLAG = 0x7E
 ESCAPE = 0x7D
@@ -629,24 +629,12 @@ def _set(rec: Record, key: str, value: float | int | str) -> None:
         rec.attributes[key] = str(value)
 
 
-def _sign_magnitude(word: int) -> int:
-    return -(word & 0x7FFF) if word & 0x8000 else word
-
-
 def _printable(raw: bytes) -> bool:
     return bool(raw) and all(0x20 <= b < 0x7F or b in (0x09, 0x0A, 0x0D) for b in raw)
 
 
 def _ascii(raw: bytes) -> str:
     return raw.decode("latin-1")
-
-
-_CONTROL = "".join(map(chr, range(33)))
-
-
-def _trim(text: str) -> str:
-    """Java's String.trim: drops every character up to the space (NULs too) at both ends."""
-    return text.strip(_CONTROL)
 
 
 @dataclass(slots=True)
@@ -714,7 +702,7 @@ def _it_temperatures(it: _Item) -> None:
     for index in range(1, it.length // 2 + 1):
         word = it.r.u16()
         if word != 0xFFFF:
-            _set(it.rec, f"temp{index}", _sign_magnitude(word) / 10)
+            _set(it.rec, f"temp{index}", sign_magnitude(word, 16) / 10)
 
 
 def _it_level_tens(it: _Item) -> None:
@@ -804,7 +792,7 @@ def _it_text(key: str, strip: bool = False) -> Callable[[_Item], None]:
     def handler(it: _Item) -> None:
         if it.length:
             text = _ascii(it.r.rest())
-            _set(it.rec, key, _trim(text) if strip else text)
+            _set(it.rec, key, java_trim(text) if strip else text)
 
     return handler
 
@@ -1712,7 +1700,7 @@ def _acceleration(body: bytes) -> Record:
     samples = []
     while r.remaining >= 12:
         r.skip(6)
-        samples.append("[" + ",".join(str(_sign_magnitude(r.u16())) for _ in range(3)) + "]")
+        samples.append("[" + ",".join(str(sign_magnitude(r.u16(), 16)) for _ in range(3)) + "]")
     return _status_record(gSensor="[" + ",".join(samples) + "]")
 
 
@@ -1722,7 +1710,7 @@ def _transparent(body: bytes, offset: timedelta, model: str | None) -> list[Reco
         return []
     kind, payload = body[0], body[1:]
     if kind == 0x40:
-        text = _trim(_ascii(payload))
+        text = java_trim(_ascii(payload))
         if text.startswith("GTSL"):
             values = text.split("|")
             return [_status_record(driverUniqueId=values[4])] if len(values) > 4 else []
@@ -1777,7 +1765,7 @@ def _transparent_f0(r: Reader, offset: timedelta, model: str | None) -> list[Rec
             r.skip(4)  # system id
             for _ in range(r.u16()):
                 r.skip(8)  # dtc, status
-                codes.append(_trim(_ascii(r.bytes(r.u16()))))
+                codes.append(java_trim(_ascii(r.bytes(r.u16()))))
         _set(rec, "dtcs", " ".join(codes))
     elif subtype == 0x03:
         for _ in range(r.u8()):
@@ -1920,7 +1908,7 @@ def _driver_identity(body: bytes, offset: timedelta) -> Record:
     _set(rec, "deviceTime", _iso(_bcd_time(r.bytes(6), offset)))
     _set(rec, "cardResult", r.u8())
     _set(rec, "driver", _ascii(r.bytes(r.u8())))
-    _set(rec, "cardCode", _trim(_ascii(r.bytes(20))))
+    _set(rec, "cardCode", java_trim(_ascii(r.bytes(20))))
     _set(rec, "cardAgency", _ascii(r.bytes(r.u8())))
     _set(rec, "cardValidity", r.bytes(4).hex())
     return rec

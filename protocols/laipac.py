@@ -45,7 +45,7 @@ from .base import (
 from .kit import alarms as A
 from .kit.checksums import nmea
 from .kit.framing import LineFramer
-from .kit.readers import KNOTS, checked_coordinates, ddmm, ddmmyy_hhmmss
+from .kit.readers import KNOTS, checked_coordinates, ddmm, ddmmyy_hhmmss, decimal, integer
 
 DEFAULT_PASSWORD = "00000000"
 WORDS = ("AVRMC", "EAVSYS", "ECHK", "AVSYS")
@@ -68,8 +68,6 @@ EVENT_ALARMS = {
 #: events the server confirms with an $AVCFG command
 CONFIG_CODES = {"3": "d", "M": "m", "S": "t", "T": "t", "X": "x", "4": "x", "Y": "y", "Z": "z"}
 ADC2_MODELS = ("AVL110", "AVL120")
-
-_NUMBER = re.compile(r"\d+(\.\d+)?")
 
 
 class Line:
@@ -119,18 +117,6 @@ def replies(line: Line, password: str = DEFAULT_PASSWORD) -> bytes | None:
     return out or None
 
 
-def _number(text: str) -> float:
-    if not _NUMBER.fullmatch(text):
-        raise DecodeError(f"bad number {text!r}")
-    return float(text)
-
-
-def _int(text: str) -> int:
-    if not (text.isascii() and text.isdigit()):
-        raise DecodeError(f"bad integer {text!r}")
-    return int(text)
-
-
 def _avrmc(fields: list[str], model: str | None) -> Record:
     if len(fields) < 16:
         raise DecodeError(f"$AVRMC with {len(fields)} fields, needs 16")
@@ -152,8 +138,8 @@ def _avrmc(fields: list[str], model: str | None) -> Record:
     lat = ddmm(fields[3], fields[4])
     lon = ddmm(fields[5], fields[6])
     record.latitude, record.longitude = checked_coordinates(lat, lon)
-    record.speed = _number(fields[7]) * KNOTS
-    record.course = _number(fields[8])
+    record.speed = decimal(fields[7]) * KNOTS
+    record.course = decimal(fields[8])
     event = fields[10]
     if not re.fullmatch(r"[0-9A-Za-z]", event):
         raise DecodeError(f"bad event {event!r}")
@@ -172,10 +158,10 @@ def _avrmc(fields: list[str], model: str | None) -> Record:
     if not re.fullmatch(r"[\d.]+", battery) or not battery.replace(".", ""):
         raise DecodeError(f"bad battery {battery!r}")
     record.battery = int(battery.replace(".", "")) / 1000
-    record.odometer = _number(fields[12]) * 1000
-    record.attributes["gps"] = str(_int(fields[13]))
-    record.attributes["adc1"] = str(_number(fields[14]) / 1000)
-    adc2 = _number(fields[15])
+    record.odometer = decimal(fields[12]) * 1000
+    record.attributes["gps"] = str(integer(fields[13]))
+    record.attributes["adc1"] = str(decimal(fields[14]) / 1000)
+    adc2 = decimal(fields[15])
     if model in ADC2_MODELS:
         record.attributes["adc2"] = str(adc2 / 1000)
     cell = fields[16:18]

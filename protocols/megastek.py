@@ -40,7 +40,7 @@ from .base import (
     Record,
 )
 from .kit import alarms as A
-from .kit.framing import garbage, no_end_marker, oversized, split_with
+from .kit.framing import drop_leading, garbage, no_end_marker, split_with, take_sized
 from .kit.readers import KNOTS, ddmmyy_hhmmss
 
 ALERTS = {
@@ -96,11 +96,7 @@ class _MegastekFramer(Framer):
 
     def next_frame(self) -> bytes | None:
         buf = self._buf
-        i = 0
-        while i < len(buf) and buf[i] in b"\r\n":
-            i += 1
-        if i:
-            del buf[:i]
+        if drop_leading(buf, b"\r\n"):
             self._scan = 0
         if not buf:
             return None
@@ -112,12 +108,7 @@ class _MegastekFramer(Framer):
                 self._scan = 0
                 raise garbage(buf, next((j for j in range(1, len(buf)) if buf[j] in b"$SL"), len(buf)))
             total = 4 + int(digits)
-            oversized(buf, total, self.max_frame)
-            if len(buf) < total:
-                return None
-            frame = bytes(buf[:total])
-            del buf[:total]
-            return frame
+            return take_sized(buf, total, self.max_frame)
         j = self._scan
         n = len(buf)
         while j < n and buf[j] not in b"!\n":

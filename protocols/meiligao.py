@@ -48,7 +48,7 @@ from .base import (
 from .kit import alarms as A
 from .kit.checksums import CRC16_CCITT_FALSE
 from .kit.framing import LengthFramer, length_field, split_with
-from .kit.readers import KNOTS, Reader, ddmm, ddmmyy_hhmmss
+from .kit.readers import KNOTS, Reader, ddmm, ddmmyy_hhmmss, float_or_none
 
 MAGIC = b"$$"
 REPLY_MAGIC = b"@@"
@@ -164,8 +164,7 @@ _LAT = re.compile(r"\d+\d\d\.\d+")
 _DATE = re.compile(r"\d{6}")
 
 
-def crc(data: bytes) -> int:
-    return CRC16_CCITT_FALSE(data)
+crc = CRC16_CCITT_FALSE  # the frame CRC (devices import the name)
 
 
 def encode_id(device_id: str) -> bytes:
@@ -252,13 +251,6 @@ def _num(text: str) -> str | None:
     return text if _NUMBER.fullmatch(text) else None
 
 
-def _float(text: str) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
 def parse_sentence(sentence: str) -> Record | None:
     """A regular position sentence (None when its GPRMC part does not parse)."""
     parts = sentence.split("|")
@@ -278,14 +270,14 @@ def parse_sentence(sentence: str) -> Record | None:
         return None
     if abs(latitude) > 90 or abs(longitude) > 180:
         return None
-    knots = _float(speed)
+    knots = float_or_none(speed)
     rec = Record(
         fix_time=fix_time,
         valid=validity == "A",
         latitude=latitude,
         longitude=longitude,
         speed=knots * KNOTS if knots is not None else 0.0,
-        course=_float(course) or 0.0,
+        course=float_or_none(course) or 0.0,
     )
     _extras(rec, parts[1:])
     return rec

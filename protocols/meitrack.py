@@ -65,8 +65,8 @@ from .base import (
     Record,
 )
 from .kit import alarms as A
-from .kit.framing import garbage, oversized, resync_cut, split_with
-from .kit.readers import EPOCH, Reader, utc
+from .kit.framing import drop_leading, garbage, resync_cut, split_with, take_sized
+from .kit.readers import EPOCH, Reader, int_or_none, twos_complement, utc
 
 MAGIC = b"$$"
 TRAILER = b"\r\n"
@@ -143,11 +143,7 @@ class _MeitrackFramer(Framer):
 
     def next_frame(self) -> bytes | None:
         buf = self._buf
-        i = 0
-        while i < len(buf) and buf[i] in TRAILER:
-            i += 1
-        if i:
-            del buf[:i]
+        drop_leading(buf, TRAILER)
         if not buf:
             return None
         if not buf.startswith(MAGIC):
@@ -160,12 +156,7 @@ class _MeitrackFramer(Framer):
             raise garbage(buf, resync_cut(buf, MAGIC)) from None
         if total is None:
             return None
-        oversized(buf, total, self.max_frame)
-        if len(buf) < total:
-            return None
-        frame = bytes(buf[:total])
-        del buf[:total]
-        return frame
+        return take_sized(buf, total, self.max_frame)
 
 
 class _Envelope:
@@ -248,13 +239,6 @@ def _kind(env: _Envelope) -> str:
 
 
 # --------------------------------------------------------------------- text reports
-def _hex(text: str) -> int | None:
-    try:
-        return int(text, 16) if text else None
-    except ValueError:
-        return None
-
-
 # Battery/power scales of the raw hex analog field, per model (Traccar's model override).
 _HEX_SCALES: dict[str, tuple[float, float | None]] = {
     "MVT340": (3.0 * 2.0 / 1024.0, 3.0 * 16.0 / 1024.0),
@@ -269,12 +253,12 @@ _DEFAULT_SCALE = (0.01, 0.01)
 
 
 def _temperature(rec: Record, item: str, protocol: int) -> None:
-    if len(item) != 6 or _hex(item) is None:
+    if len(item) != 6 or int_or_none(item, 16) is None:
         return
     index = int(item[:2], 16)
     if protocol >= 3:
         raw = int(item[2:], 16)
-        value = (raw - 0x10000 if raw & 0x8000 else raw) / 100.0
+        value = twos_complement(raw, 16) / 100.0
     else:
         whole = int(item[2:4], 16)
         whole = whole - 0x100 if whole & 0x80 else whole
@@ -309,11 +293,11 @@ def _analog(rec: Record, field: str, model: str) -> None:
     if len(parts) < 5:
         raise DecodeError(f"bad analog field {field!r}")
     for i in range(3):
-        value = _hex(parts[i])
+        value = int_or_none(parts[i], 16)
         if value is not None:
             rec.attributes[f"adc{i + 1}"] = str(value)
     battery_scale, power_scale = _HEX_SCALES.get(model.upper(), _DEFAULT_SCALE)
-    battery, power = _hex(parts[3]), _hex(parts[4])
+    battery, power = int_or_none(parts[3], 16), int_or_none(parts[4], 16)
     if battery is None:
         raise DecodeError(f"bad battery in {field!r}")
     rec.battery = battery * battery_scale
@@ -357,10 +341,13 @@ def _text_report(text: str, model: str) -> Record:
             mcc, mnc = int(cell[0] or 0), int(cell[1] or 0)
             if mcc and mnc:
                 rec.attributes.update(
-                    mcc=str(mcc), mnc=str(mnc), lac=str(_hex(cell[2]) or 0), cid=str(_hex(cell[3]) or 0)
+                    mcc=str(mcc),
+                    mnc=str(mnc),
+                    lac=str(int_or_none(cell[2], 16) or 0),
+                    cid=str(int_or_none(cell[3], 16) or 0),
                 )
         io = f[14]
-        if len(io) != 4 or _hex(io) is None:
+        if len(io) != 4 or int_or_none(io, 16) is None:
             raise DecodeError(f"bad io field {io!r}")
         rec.attributes["input"] = str(int(io[:2], 16))
         rec.attributes["output"] = str(int(io[2:], 16))
@@ -379,7 +366,7 @@ def _tail(rec: Record, event: int, tail: list[str]) -> None:
     protocol = int(tail[2]) if len(tail) > 2 and tail[2].isdigit() else 0
     if len(tail) > 2 and tail[2].isdigit():
         rec.attributes["protocol"] = tail[2]
-    if len(tail) > 3 and len(tail[3]) == 4 and _hex(tail[3]) is not None:
+    if len(tail) > 3 and len(tail[3]) == 4 and int_or_none(tail[3], 16) is not None:
         fuel = tail[3]
         rec.attributes["fuel"] = str(int(fuel[:2], 16) + int(fuel[2:], 16) / 100.0)
     if len(tail) > 4 and tail[4]:
@@ -390,8 +377,6 @@ def _tail(rec: Record, event: int, tail: list[str]) -> None:
 
 
 # --------------------------------------------------------------------- binary reports
-def _signed32(value: int) -> int:
-    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def _ccc(r: Reader) -> list[Record]:
@@ -462,7 +447,7 @@ def _cce_point(r: Reader) -> Record:
     for _ in range(r.u8()):
         pid = _param_id(r)
         raw = r.u16_le()
-        signed = raw - 0x10000 if raw & 0x8000 else raw
+        signed = twos_complement(raw, 16)
         if pid == 0x08:
             rec.speed = float(raw)
         elif pid == 0x09:
@@ -499,9 +484,9 @@ def _cce_point(r: Reader) -> Record:
         pid = _param_id(r)
         raw = r.u32_le()
         if pid == 0x02:
-            rec.latitude = _signed32(raw) / 1e6
+            rec.latitude = twos_complement(raw, 32) / 1e6
         elif pid == 0x03:
-            rec.longitude = _signed32(raw) / 1e6
+            rec.longitude = twos_complement(raw, 32) / 1e6
         elif pid == 0x04:
             rec.fix_time = Y2000 + timedelta(seconds=raw)
         elif pid == 0x0C:

@@ -40,8 +40,8 @@ from .base import (
     Record,
 )
 from .kit import alarms as A
-from .kit.framing import garbage, no_end_marker, oversized
-from .kit.readers import KNOTS, checked_coordinates, ddmm, ddmmyy_hhmmss
+from .kit.framing import drop_leading, garbage, no_end_marker, oversized
+from .kit.readers import KNOTS, checked_coordinates, ddmm, ddmmyy_hhmmss, decimal
 
 WRAPPER = b"\xbf\xfb"
 WRAPPER_LEN = 5
@@ -121,11 +121,7 @@ class Pt502Framer(Framer):
 
     def next_frame(self) -> bytes | None:
         buf = self._buf
-        i = 0
-        while i < len(buf) and buf[i] in LINE_ENDS:
-            i += 1
-        if i:
-            del buf[:i]
+        if drop_leading(buf, LINE_ENDS):
             self._scan = 0
         if not buf:
             return None
@@ -194,14 +190,6 @@ def _photo_size(type_: str) -> int:
     return int(digits) if digits.isascii() and digits.isdigit() else 0
 
 
-def _number(text: str, default: float = 0.0) -> float:
-    if not text:
-        return default
-    if not re.fullmatch(r"\d+(\.\d+)?", text):
-        raise DecodeError(f"bad number {text!r}")
-    return float(text)
-
-
 def decode_position(text: str) -> tuple[str, str, Record]:
     f = text.split(",", 11)
     if len(f) < 12:
@@ -225,8 +213,8 @@ def decode_position(text: str) -> tuple[str, str, Record]:
         raise DecodeError("not a real instant")
     record = Record(fix_time=fix_time.replace(microsecond=int(time[7:]) * 1000), valid=validity == "A")
     record.latitude, record.longitude = checked_coordinates(ddmm(f[4], f[5]), ddmm(f[6], f[7]))
-    record.speed = _number(f[8]) * KNOTS
-    record.course = _number(f[9])
+    record.speed = decimal(f[8], 0.0) * KNOTS
+    record.course = decimal(f[9], 0.0)
     alarm = TYPE_ALARMS.get(type_)
     if alarm:
         record.alarms.append(alarm)

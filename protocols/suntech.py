@@ -52,7 +52,7 @@ from .base import (
 )
 from .kit import alarms, keys
 from .kit.framing import oversized
-from .kit.readers import Reader, checked_coordinates, utc, yymmdd_hhmmss
+from .kit.readers import Reader, checked_coordinates, sign_magnitude, utc, yymmdd_hhmmss
 
 CR, LF = 0x0D, 0x0A
 ZIP_START, ZIP_END, ZIP_TYPE = 0x02, 0x03, 0x10
@@ -784,10 +784,6 @@ def _decode_zip(frame: bytes, options: _Options) -> tuple[str, Record | None]:
     return ident, record
 
 
-def _signed_magnitude(value: int) -> int:
-    return -(value & 0x7FFFFFFF) if value & 0x80000000 else value
-
-
 def _decode_binary(frame: bytes) -> tuple[str, Record]:
     r = Reader(frame)
     kind = r.u8()
@@ -819,8 +815,8 @@ def _decode_binary(frame: bytes) -> tuple[str, Record]:
         attrs[keys.LAC] = str(r.u16())
     if has(10):
         attrs[keys.RSSI] = str(r.u8())
-    latitude = _signed_magnitude(r.u32()) / 1e6 if has(11) else None
-    longitude = _signed_magnitude(r.u32()) / 1e6 if has(12) else None
+    latitude = sign_magnitude(r.u32(), 32) / 1e6 if has(11) else None
+    longitude = sign_magnitude(r.u32(), 32) / 1e6 if has(12) else None
     if latitude is not None and longitude is not None:
         record.latitude, record.longitude = checked_coordinates(latitude, longitude)
     if has(13):

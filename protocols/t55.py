@@ -50,9 +50,8 @@ the edge attributes it to the connection once the id is known.
 
 from __future__ import annotations
 
-import math
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from .base import (
     Codec,
@@ -67,7 +66,7 @@ from .base import (
 )
 from .kit.checksums import crc32, nmea
 from .kit.framing import LineFramer
-from .kit.readers import KNOTS, checked_coordinates, ddmm, ddmmyy_hhmmss, utc
+from .kit.readers import KNOTS, checked_coordinates, ddmm, ddmmyy_hhmmss, finite_float, nearest_day, utc
 
 TALKERS = frozenset({"GP", "GN", "GL", "GA", "GB", "GQ", "BD", "II", "IN"})
 NMEA_TYPES = ("RMC", "GGA", "GLL")
@@ -88,16 +87,7 @@ MAX_LINE = 1024
 
 # --- small readers ---------------------------------------------------------------------
 def _float(text: str, default: float | None = None) -> float:
-    text = text.strip()
-    if not text and default is not None:
-        return default
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise DecodeError(f"bad number {text!r}") from exc
-    if not math.isfinite(value):
-        raise DecodeError(f"bad number {text!r}")
-    return value
+    return finite_float(text.strip(), default)
 
 
 def _int(text: str, default: int | None = None) -> int:
@@ -136,11 +126,7 @@ def _on_receive_day(text: str, received: datetime | None) -> datetime | None:
     moment = utc(received.year, received.month, received.day, hour, minute, second, micro)
     if moment is None:
         raise DecodeError(f"bad time {text!r}")
-    if moment - received > timedelta(hours=12):
-        moment -= timedelta(days=1)
-    elif received - moment > timedelta(hours=12):
-        moment += timedelta(days=1)
-    return moment
+    return nearest_day(moment, received)
 
 
 def _split_checksum(body: str) -> tuple[str, str | None, str]:

@@ -48,12 +48,11 @@ from .base import (
     Detection,
     FrameInfo,
     Framer,
-    FramingError,
     Record,
 )
 from .kit import alarms, keys
-from .kit.framing import garbage
-from .kit.readers import Reader, bcd_int, bcd_time
+from .kit.framing import garbage, split_with
+from .kit.readers import Reader, bcd_int, bcd_time, sign_magnitude
 
 HEADERS = (0x2323, 0x2525, 0x2626, 0x2727)
 HEADER_BYTES = b"#%&'"
@@ -339,9 +338,7 @@ def _behaviour(r: Reader) -> Record:
 
 
 def _ble_temp(r: Reader) -> str:
-    value = r.u16()
-    magnitude = (value & 0x7FFF) / 100
-    return _num(-magnitude if value & 0x8000 else magnitude)
+    return _num(sign_magnitude(r.u16(), 16) / 100)
 
 
 def _ble(r: Reader) -> Record:
@@ -427,17 +424,7 @@ class T800xCodec(Codec):
         return T800xFramer(self.max_frame)
 
     def split_datagram(self, datagram: bytes) -> list[bytes]:
-        framer = self.new_framer()
-        framer.feed(datagram)
-        frames = []
-        try:
-            while (frame := framer.next_frame()) is not None:
-                frames.append(frame)
-        except FramingError as exc:
-            raise FramingError(exc.detail, discarded=datagram, reason=exc.reason) from exc
-        if framer.buffered or not frames:
-            raise FramingError("incomplete message in datagram", discarded=datagram, reason="garbage")
-        return frames
+        return split_with(self.new_framer(), datagram, "message")
 
     def inspect(self, frame: bytes, transport: str) -> FrameInfo:
         header, kind, size = _check(frame)

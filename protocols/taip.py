@@ -65,7 +65,7 @@ from .base import (
 from .kit import alarms as A
 from .kit.checksums import xor8
 from .kit.framing import LineFramer
-from .kit.readers import MPH, ddmmyy_hhmmss, yymmdd_hhmmss
+from .kit.readers import MPH, ddmmyy_hhmmss, nearest_day, yymmdd_hhmmss
 
 GPS_EPOCH = datetime(1980, 1, 6, tzinfo=UTC)
 MAX_FRAME = 1024
@@ -174,12 +174,7 @@ def _on_receive_day(seconds: int, received: datetime | None) -> datetime | None:
     if received is None:
         return None
     midnight = received.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    moment = midnight + timedelta(seconds=seconds)
-    if moment - received > timedelta(hours=12):
-        moment -= timedelta(days=1)
-    elif received - moment > timedelta(hours=12):
-        moment += timedelta(days=1)
-    return moment
+    return nearest_day(midnight + timedelta(seconds=seconds), received)
 
 
 def _number(text: str) -> float:

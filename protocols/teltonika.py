@@ -52,8 +52,6 @@ from __future__ import annotations
 import math
 import re
 import struct
-import sys
-from array import array
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import NoReturn
@@ -70,7 +68,9 @@ from .base import (
     FramingError,
     Record,
 )
-from .kit.framing import oversized
+from .kit.checksums import CRC16_ARC
+from .kit.framing import oversized, take
+from .kit.readers import twos_complement
 
 # --- framing constants -------------------------------------------------------------
 PING = 0xFF
@@ -163,40 +163,7 @@ IO_ALARMS = {
 GREEN_DRIVING = {1: "hardAcceleration", 2: "hardBraking", 3: "hardCornering"}
 
 
-# --- CRC-16/ARC (a.k.a. CRC-16/IBM): poly 0x8005 reflected, init 0 -----------------
-CRC_POLY = 0xA001
-
-
-def _byte_table() -> list[int]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ CRC_POLY if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-_CRC8 = _byte_table()
-# two input bytes per step: the register is 16 bits wide, so after 16 shifts the
-# new value depends only on (register ^ little-endian word); halves the Python loop
-_CRC16 = array("H", [(_CRC8[x & 0xFF] >> 8) ^ _CRC8[((x >> 8) ^ _CRC8[x & 0xFF]) & 0xFF] for x in range(1 << 16)])
-
-
-def crc16(data: bytes) -> int:
-    """CRC-16/ARC of `data` (the Teltonika "CRC-16/IBM")."""
-    even = len(data) & ~1
-    words = array("H")
-    words.frombytes(data[:even])
-    if sys.byteorder == "big":
-        words.byteswap()
-    crc = 0
-    table = _CRC16
-    for word in words:
-        crc = table[crc ^ word]
-    if even != len(data):
-        crc = (crc >> 8) ^ _CRC8[(crc ^ data[-1]) & 0xFF]
-    return crc
+crc16 = CRC16_ARC  # CRC-16/ARC, the Teltonika "CRC-16/IBM"; the name devices and tests import
 
 
 # --- envelope helpers (hot path: slicing only) --------------------------------------
@@ -358,11 +325,6 @@ def _normalize_io(record: Record, io: dict[int, IoValue]) -> None:
         record.alarms.append("geofenceEnter" if numeric[zone] else "geofenceExit")
 
 
-def _signed(value: int, width: int) -> int:
-    bits = 8 * width
-    return value - (1 << bits) if value >> (bits - 1) & 1 else value
-
-
 def _fmb(model: str | None) -> bool:
     return bool(model) and re.fullmatch(r"FM[B-Z]...|MTB100|MSP500", model or "") is not None
 
@@ -389,7 +351,7 @@ def _any(model: str | None) -> bool:
 
 def _scaled(key: str, scale: float = 1, signed: bool = False) -> Callable[[Record, int, int], None]:
     def handler(record: Record, value: int, width: int) -> None:
-        number = _signed(value, width) if signed else value
+        number = twos_complement(value, 8 * width) if signed else value
         record.attributes[key] = str(number / scale if scale != 1 else number)
 
     return handler
@@ -407,7 +369,7 @@ def _io_speed(record: Record, value: int, width: int) -> None:
 
 
 def _io_iccid(record: Record, value: int, width: int) -> None:
-    record.attributes["iccid"] = str(_signed(value, width))
+    record.attributes["iccid"] = str(twos_complement(value, 8 * width))
 
 
 def _io_odometer_km(record: Record, value: int, width: int) -> None:
@@ -519,7 +481,7 @@ def _beacons(record: Record, value: bytes) -> None:
             else:
                 attrs[f"beacon{index}Namespace"] = r.take(10).hex()
                 attrs[f"beacon{index}Instance"] = r.take(6).hex()
-            attrs[f"beacon{index}Rssi"] = str(_signed(r.uint(1), 1))
+            attrs[f"beacon{index}Rssi"] = str(twos_complement(r.uint(1), 8))
             if flags & 0b10:
                 attrs[f"beacon{index}Battery"] = str(r.uint(2) / 100)
             if flags & 0b100:
@@ -531,16 +493,16 @@ def _beacons(record: Record, value: bytes) -> None:
 
 #: BLE tag parameter id -> (key suffix, how to read the value bytes)
 _TAG_PARAMETERS: dict[int, tuple[str, Callable[[bytes], str]]] = {
-    0: ("Rssi", lambda v: str(_signed(v[0], 1))),
+    0: ("Rssi", lambda v: str(twos_complement(v[0], 8))),
     1: ("Id", lambda v: v.hex()),
     5: ("Name", lambda v: v.decode("utf-8", "replace")),
-    6: ("Temp", lambda v: str(_signed(int.from_bytes(v[:2], "big"), 2))),
+    6: ("Temp", lambda v: str(twos_complement(int.from_bytes(v[:2], "big"), 16))),
     7: ("Humidity", lambda v: str(v[0])),
     8: ("Magnet", lambda v: "true" if v[0] else "false"),
     9: ("Motion", lambda v: "true" if v[0] else "false"),
     10: ("MotionCount", lambda v: str(int.from_bytes(v[:2], "big"))),
-    11: ("Pitch", lambda v: str(_signed(v[0], 1))),
-    12: ("AngleRoll", lambda v: str(_signed(int.from_bytes(v[:2], "big"), 2))),
+    11: ("Pitch", lambda v: str(twos_complement(v[0], 8))),
+    12: ("AngleRoll", lambda v: str(twos_complement(int.from_bytes(v[:2], "big"), 16))),
     13: ("LowBattery", lambda v: str(v[0])),
     14: ("Battery", lambda v: str(int.from_bytes(v[:2], "big"))),
     15: ("Mac", lambda v: v[:6].hex()),
@@ -792,9 +754,7 @@ class TeltonikaFramer(Framer):
             oversized(buf, need, self.max_frame)
         if len(buf) < need:
             return None
-        frame = bytes(buf[:need])
-        del buf[:need]
-        return frame
+        return take(buf, need)
 
     def _garbage(self, start: int) -> NoReturn:
         """Drop bytes up to the next possible frame start (00 or FF) from `start` on.

@@ -43,7 +43,7 @@ from .base import (
     Record,
 )
 from .kit import alarms, keys
-from .kit.framing import garbage, no_end_marker
+from .kit.framing import drain, drop_leading, garbage, no_end_marker
 from .kit.readers import checked_coordinates, ddmm, ddmmyy_hhmmss, yymmdd_hhmmss
 
 OPEN, CLOSE, QUOTE = ord("("), ord(")"), ord("$")
@@ -234,11 +234,7 @@ class Tk103Framer(Framer):
 
     def next_frame(self) -> bytes | None:
         buf = self._buf
-        skip = 0
-        while skip < len(buf) and buf[skip] in LINE_BREAKS:
-            skip += 1
-        if skip:
-            del buf[:skip]
+        if drop_leading(buf, LINE_BREAKS):
             self._scan, self._quoted = 1, False
         if not buf:
             return None
@@ -286,13 +282,7 @@ class Tk103Codec(Codec):
     def split_datagram(self, datagram: bytes) -> list[bytes]:
         """`(...)` frames; a lone frame may lack its `)` (Traccar reads a datagram whole)."""
         framer = self.new_framer()
-        framer.feed(datagram.strip(b"\r\n"))
-        frames: list[bytes] = []
-        try:
-            while (frame := framer.next_frame()) is not None:
-                frames.append(frame)
-        except FramingError as exc:
-            raise FramingError(exc.detail, discarded=datagram, reason=exc.reason) from exc
+        frames = drain(framer, datagram.strip(b"\r\n"), datagram)
         rest = framer.take_rest()
         if rest:
             frames.append(rest)
@@ -355,7 +345,9 @@ def _decode_block(head: _Head, low: bool = False) -> Record | None:
     record.valid = g["valid"] == "A"
     latitude = ddmm(g["lat"], g["ns"])
     longitude = ddmm(g["lon"], g["ew"])
-    record.latitude, record.longitude = checked_coordinates(latitude, longitude)
+    if record.fix_time is not None or record.valid:
+        record.latitude, record.longitude = checked_coordinates(latitude, longitude)
+    # else: a unit without a fix yet (all-zero date, `V`): a status record, not a position at 0,0
     speed = g["speed"].strip()
     try:
         record.speed = float(speed) if speed else 0.0

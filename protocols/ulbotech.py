@@ -38,12 +38,11 @@ from .base import (
     Detection,
     FrameInfo,
     Framer,
-    FramingError,
     Record,
 )
-from .kit import alarms, keys
+from .kit import alarms, framing, keys
 from .kit.checksums import CRC16_XMODEM
-from .kit.framing import garbage, no_end_marker
+from .kit.framing import PairedFramer
 from .kit.readers import Reader, bit, bits, utc
 
 FLAG = 0xF8
@@ -92,57 +91,22 @@ _TEXT = re.compile(rb"\*TS\d\d,(\d{15})(?:,(\d{12}),([^#]+))?#?")
 _TEXT_PREFIX = re.compile(rb"\*(?:T(?:S(?:\d(?:\d(?:,\d{0,15})?)?)?)?)?")
 
 
+CODES = {0x00: ESCAPE, 0x0F: FLAG}  # F7 00 = F7, F7 0F = F8
+
+
 def _unescape(raw: bytes | bytearray) -> bytes:
-    if ESCAPE not in raw:
-        return bytes(raw)
-    out = bytearray()
-    i = 0
-    while i < len(raw):
-        b = raw[i]
-        if b == ESCAPE and i + 1 < len(raw):
-            nxt = raw[i + 1]
-            if nxt == 0x00:
-                out.append(ESCAPE)
-            elif nxt == 0x0F:
-                out.append(FLAG)
-            i += 2
-            continue
-        out.append(b)
-        i += 1
-    return bytes(out)
+    return framing.unescape(raw, ESCAPE, CODES)
 
 
-class UlbotechFramer(Framer):
+class UlbotechFramer(PairedFramer):
     """`F8`...`F8` binary frames (escapes removed) and `*`...`#` text frames."""
 
     def __init__(self, max_frame: int) -> None:
-        super().__init__(max_frame)
-        self._scan = 1
+        super().__init__({bytes((FLAG,)): bytes((FLAG,)), bytes((TEXT_START,)): bytes((TEXT_END,))}, max_frame)
 
     def next_frame(self) -> bytes | None:
-        buf = self._buf
-        while buf[:1] in (b"\r", b"\n"):
-            del buf[:1]
-        if not buf:
-            return None
-        first = buf[0]
-        if first not in (FLAG, TEXT_START):
-            cut = min((j for j in (buf.find(bytes((FLAG,))), buf.find(b"*")) if j >= 0), default=len(buf))
-            self._scan = 1
-            raise garbage(buf, cut)
-        end = buf.find(bytes((FLAG if first == FLAG else TEXT_END,)), self._scan)
-        if end < 0:
-            self._scan = max(1, len(buf))
-            if len(buf) > self.max_frame:
-                self._scan = 1
-                raise no_end_marker(buf, self.max_frame)
-            return None
-        self._scan = 1
-        raw = bytes(buf[: end + 1])
-        del buf[: end + 1]
-        if len(raw) > self.max_frame:
-            raise FramingError(f"frame of {len(raw)} bytes", discarded=raw, fatal=True, reason="frame too large")
-        return _unescape(raw) if first == FLAG else raw
+        frame = super().next_frame()
+        return _unescape(frame) if frame is not None and frame[0] == FLAG else frame
 
 
 def _imei(raw: bytes) -> str:

@@ -55,7 +55,6 @@ Replies (as Traccar sends them, the index repeated when the device used one, len
 from __future__ import annotations
 
 import json
-import math
 import re
 from datetime import datetime
 
@@ -71,14 +70,14 @@ from .base import (
     Record,
 )
 from .kit import alarms as A
-from .kit.framing import garbage, no_end_marker, resync_cut
-from .kit.readers import ddmmyy_hhmmss
+from .kit import framing
+from .kit.framing import drop_leading, garbage, no_end_marker, resync_cut
+from .kit.readers import ddmmyy_hhmmss, finite_float
 
 START = ord("[")
 END = ord("]")
 ESCAPE = ord("}")
 UNESCAPE = {0x01: ord("}"), 0x02: ord("["), 0x03: ord("]"), 0x04: ord(","), 0x05: ord("*")}
-ESCAPED = {value: key for key, value in UNESCAPE.items()}
 
 MAX_ID = 20
 MAX_HEADER = 64
@@ -149,11 +148,7 @@ class WatchFramer(Framer):
 
     def next_frame(self) -> bytes | None:
         buf = self._buf
-        i = 0
-        while i < len(buf) and buf[i] in b"\r\n":
-            i += 1
-        if i:
-            del buf[:i]
+        drop_leading(buf, b"\r\n")
         if not buf:
             return None
         if buf[0] != START:
@@ -185,30 +180,12 @@ class WatchFramer(Framer):
 
 def unescape(data: bytes) -> bytes:
     """`}0n` escapes resolved; an unknown escape is kept verbatim."""
-    if ESCAPE not in data:
-        return data
-    out = bytearray()
-    i, n = 0, len(data)
-    while i < n:
-        byte = data[i]
-        if byte == ESCAPE and i + 1 < n and data[i + 1] in UNESCAPE:
-            out.append(UNESCAPE[data[i + 1]])
-            i += 2
-            continue
-        out.append(byte)
-        i += 1
-    return bytes(out)
+    return framing.unescape(data, ESCAPE, UNESCAPE, keep_unknown=True)
 
 
 def escape(data: bytes) -> bytes:
     """The device-side inverse of `unescape` (for payload bytes inside a frame)."""
-    out = bytearray()
-    for byte in data:
-        if byte in ESCAPED:
-            out += bytes((ESCAPE, ESCAPED[byte]))
-        else:
-            out.append(byte)
-    return bytes(out)
+    return framing.escape(data, ESCAPE, UNESCAPE)
 
 
 class Header:
@@ -294,16 +271,6 @@ def status_alarm(status: int) -> str | None:
     return None
 
 
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise DecodeError(f"bad number {text!r}") from exc
-    if not math.isfinite(value):
-        raise DecodeError(f"bad number {text!r}")
-    return value
-
-
 def _int(text: str, base: int = 10) -> int:
     text = text.strip()
     if not text or not text.lstrip("-").isalnum():
@@ -315,7 +282,7 @@ def _int(text: str, base: int = 10) -> int:
 
 
 def _coordinate(value: str, hemisphere: str, limit: float) -> float:
-    number = _number(value.strip())
+    number = finite_float(value.strip())
     if hemisphere in ("S", "W"):
         number = -abs(number)
     elif hemisphere not in ("", "N", "E"):
@@ -385,9 +352,9 @@ def decode_position(content: str) -> Record:
         raise DecodeError(f"not a real instant: {date} {time}")
     record.latitude = _coordinate(values[3], values[4], 90)
     record.longitude = _coordinate(values[5], values[6], 180)
-    record.speed = _number(values[7])
-    record.course = _number(values[8])
-    record.altitude = _number(values[9])
+    record.speed = finite_float(values[7])
+    record.course = finite_float(values[8])
+    record.altitude = finite_float(values[9])
     record.satellites = _int(values[10])
     record.attributes["rssi"] = str(_int(values[11]))
     record.battery_level = _int(values[12])
@@ -416,10 +383,10 @@ def _health(type_: str, content: str, when: datetime | None) -> Record | None:
     record = Record(fix_time=when)
     kind = type_.lower()
     if kind == "temp":
-        record.attributes["temp1"] = str(_number(values[0]))
+        record.attributes["temp1"] = str(finite_float(values[0]))
     elif kind == "btemp2":
         if _int(values[0]) > 0 and len(values) > 1:
-            record.attributes["temp1"] = str(_number(values[1]))
+            record.attributes["temp1"] = str(finite_float(values[1]))
     elif kind == "oxygen":
         if len(values) < 2:
             raise DecodeError("oxygen without a value")

@@ -53,7 +53,7 @@ from .base import (
 )
 from .kit import alarms
 from .kit.framing import garbage, no_end_marker
-from .kit.readers import KNOTS, checked_coordinates, utc
+from .kit.readers import KNOTS, checked_coordinates, float_or_none, utc
 
 TALKERS = (b"GPRMC", b"GNRMC")
 IMEI_MARK = b"imei:"
@@ -240,13 +240,6 @@ class XexunCodec(Codec):
 # --- parsing -----------------------------------------------------------------------------
 
 
-def _number(text: str) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
 def _coordinate(value: str, hemisphere: str, negative: str) -> float:
     """NMEA minutes with however many degree digits (the minutes are the last two integer digits)."""
     whole, dot, fraction = value.partition(".")
@@ -359,11 +352,11 @@ def _apply_rmc(record: Record, rmc: list[str], received_at: datetime | None) -> 
     record.latitude, record.longitude = checked_coordinates(
         _coordinate(lat, lat_hem, "S"), _coordinate(lon, lon_hem, "W")
     )
-    knots = _number(speed)
+    knots = float_or_none(speed)
     if speed and knots is None:
         raise DecodeError(f"bad speed {speed!r}")
     record.speed = (knots or 0.0) * KNOTS
-    record.course = _number(course) or 0.0
+    record.course = float_or_none(course) or 0.0
     record.fix_time = _fix_time(time, date, received_at)
 
 
@@ -373,7 +366,7 @@ def _apply_extras(record: Record, extras: list[str]) -> None:
         return
     if extras[0].isdigit():
         record.satellites = int(extras[0])
-    if len(extras) > 1 and (altitude := _number(extras[1])) is not None:
+    if len(extras) > 1 and (altitude := float_or_none(extras[1])) is not None:
         record.altitude = altitude
     if len(extras) > 2 and (power := _POWER.match(extras[2])):
         record.power = float(power.group(2))

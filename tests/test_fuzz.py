@@ -1,10 +1,13 @@
 """Every codec fuzzed the same way: random bytes and mutated real captures into detect,
 the framer (fed in random chunks), split_datagram, inspect and decode.  Only
 `ProtocolError` may come out, and a framer never holds more than its cap plus one chunk.
-Seeded, so a failure names an input that reproduces."""
+Seeded, so a failure names an input that reproduces.  Seeds are the codec's corpus captures
+plus, where it has a device side, the frames that device sends.  `TRACKPIPE_FUZZ_INPUTS`
+sets the inputs per codec (default 300) for a long run."""
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import UTC, datetime
 
@@ -12,11 +15,11 @@ import pytest
 from trackpipe.protocols import registry
 from trackpipe.protocols.base import Codec, Context, ProtocolError
 
-from trackpipe import conformance
+from trackpipe import conformance, simulate
 
 from . import vectors
 
-INPUTS = 300  # per codec: keeps the whole file to a few seconds
+INPUTS = int(os.environ.get("TRACKPIPE_FUZZ_INPUTS", "300"))  # per codec: 300 keeps the file to seconds
 CHUNK = 64
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -27,13 +30,32 @@ def _seeds(codec: Codec) -> list[bytes]:
         for r in vectors.samples()
         if registry.supported(r["protocol"]) and registry.get(r["protocol"]) is codec
     ]
-    return own or [b"\x00" * 16]
+    return own + _device_frames(codec) or [b"\x00" * 16]
+
+
+def _device_frames(codec: Codec) -> list[bytes]:
+    """What the codec's simulated device sends (login, heartbeat, position, batch, every alarm)."""
+    if codec.name not in simulate.simulated():
+        return []
+    _, cls, alarms = simulate.load(codec.name)
+    fix = simulate.track(1, 0, WHEN)
+    out = []
+    for transport in sorted(codec.transports):
+        device = cls(simulate.device_id(cls, 1), transport)
+        out += [*device.login(), device.position(fix), device.heartbeat(), *device.batch([fix, fix])]
+        out += [device.alarm(fix, alarm) for alarm in alarms]
+    return out
+
+
+# bytes that move a text parser into its number, separator and hemisphere branches
+_TEXT = b"0123456789ABCDEFabcdef,.;:#*$-+/|!()<>=NSEWAVLH \r\n\x00\xb2\xff"
+_RUNS = (b",", b",,,,", b"-1.5", b"999999999", b";;", b"\r\n", b"*", b"#")
 
 
 def _mutate(rng: random.Random, data: bytes) -> bytes:
     buf = bytearray(data)
     for _ in range(rng.randint(1, 4)):
-        op = rng.randrange(5)
+        op = rng.randrange(7)
         if op == 0 and buf:  # flip a byte
             buf[rng.randrange(len(buf))] = rng.randrange(256)
         elif op == 1 and buf:  # truncate
@@ -44,9 +66,15 @@ def _mutate(rng: random.Random, data: bytes) -> bytes:
         elif op == 3 and buf:  # duplicate a slice
             a = rng.randrange(len(buf))
             buf[a:a] = buf[a : a + rng.randint(1, 32)]
-        else:  # a digit or separator where a number was
-            if buf:
-                buf[rng.randrange(len(buf))] = rng.choice(b"0123456789,.;#*$-")
+        elif op == 4:  # a run of separators or an out-of-range number
+            at = rng.randrange(len(buf) + 1)
+            buf[at:at] = rng.choice(_RUNS)
+        elif op == 5:  # keep the head (magic, length, type), randomize the rest, binary or text
+            keep = rng.randint(1, 16)
+            size = rng.randint(0, 80)
+            buf[keep:] = rng.randbytes(size) if rng.random() < 0.5 else bytes(rng.choices(_TEXT, k=size))
+        elif buf:  # a digit, letter or separator where a number was
+            buf[rng.randrange(len(buf))] = rng.choice(_TEXT)
     return bytes(buf)
 
 
@@ -55,6 +83,18 @@ def _only_protocol_errors(fn, *args):  # type: ignore[no-untyped-def]
         return fn(*args)
     except ProtocolError:
         return None
+
+
+@pytest.mark.parametrize("codec", registry.CODECS, ids=[c.name for c in registry.CODECS])
+def test_truncated_seeds(codec: Codec) -> None:
+    """Prefixes of every seed (bare and with a line end), e.g. a frame cut off by the connection."""
+    for seed in _seeds(codec):
+        for end in range(0, len(seed), max(1, len(seed) // 12)):
+            for data in (seed[:end], seed[:end] + b"\r\n"):
+                for transport in sorted(codec.transports):
+                    codec.detect(data, transport)
+                    _only_protocol_errors(codec.inspect, data, transport)
+                    _only_protocol_errors(codec.decode, data, Context(transport, None, WHEN, {}))
 
 
 @pytest.mark.parametrize("codec", registry.CODECS, ids=[c.name for c in registry.CODECS])
@@ -67,6 +107,7 @@ def test_fuzz_codec(codec: Codec) -> None:
             codec.detect(data, transport)
             ctx = Context(transport, "123456789012345", WHEN, {})
             _only_protocol_errors(codec.inspect, data, transport)
+            _only_protocol_errors(codec.reply_at, data, transport, WHEN)
             _only_protocol_errors(codec.decode, data, ctx)
         if "udp" in codec.transports:
             _only_protocol_errors(codec.split_datagram, data)

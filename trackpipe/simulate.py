@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from trackpipe.protocols import registry
-from trackpipe.protocols.base import Codec, DeviceSession, Fix
+from trackpipe.protocols.base import Codec, Context, DeviceSession, Fix, ProtocolError
 
 REPLY_TIMEOUT = 10.0
 ALARMS = ("sos", "powerCut", "lowBattery", "vibration", "overspeed")
@@ -77,7 +77,7 @@ def load(protocol: str) -> tuple[Codec, type[DeviceSession], tuple[str, ...]]:
     except ModuleNotFoundError:
         names = ", ".join(simulated())
         raise SimulationError(f"no device simulator for {codec.name!r} yet (simulated: {names})") from None
-    return codec, device, _expressible(device, codec.name)
+    return codec, device, _expressible(codec, device)
 
 
 def simulated() -> list[str]:
@@ -87,19 +87,28 @@ def simulated() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(devices.__path__) if not m.name.startswith("_"))
 
 
-def _expressible(cls: type[DeviceSession], protocol: str) -> tuple[str, ...]:
-    """The alarms this protocol's device can put on the wire (not every protocol has every alarm)."""
+def _expressible(codec: Codec, cls: type[DeviceSession]) -> tuple[str, ...]:
+    """The alarms this protocol's device can put on the wire so that they decode as that
+    alarm (not every protocol has every alarm; some have none without per-device options)."""
     probe = cls(device_id(cls, 1), "tcp")
     fix = track(1, 0, datetime(2026, 1, 1, tzinfo=UTC))
+    ctx = Context("tcp", probe.device_id, fix.time, {})
     usable = []
     for alarm in ALARMS:
         try:
-            probe.alarm(fix, alarm)
+            frame = probe.alarm(fix, alarm)
         except ValueError:
             continue
-        usable.append(alarm)
-    if not usable:
-        raise SimulationError(f"{protocol} devices cannot raise any of {', '.join(ALARMS)}")
+        framer = codec.new_framer()
+        framer.feed(frame)
+        decoded = []
+        try:
+            while (cut := framer.next_frame()) is not None:
+                decoded += codec.decode(cut, ctx).records
+        except ProtocolError:
+            continue
+        if any(alarm in r.alarms for r in decoded):
+            usable.append(alarm)
     return tuple(usable)
 
 
@@ -211,7 +220,7 @@ async def _device(
         for step in range(steps):
             when = datetime.now(UTC)
             fix = track(index, step, when)
-            if step == alarm_at:
+            if step == alarm_at and args["alarms"]:
                 await _exchange(
                     codec, session, link, session.alarm(fix, args["alarms"][index % len(args["alarms"])]), report
                 )

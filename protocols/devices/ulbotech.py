@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..base import DeviceSession, Fix
+from ..kit import framing
 from ..kit.checksums import CRC16_XMODEM
-from ..ulbotech import EPOCH_2000, ESCAPE, FLAG, _binary_reply, _text_reply
+from ..ulbotech import CODES, EPOCH_2000, ESCAPE, FLAG, _binary_reply, _text_reply
 
 ALARM_BITS = {"powerOff": 0, "movement": 1, "overspeed": 2, "geofence": 4, "sos": 10}
 IGNITION_ON = 1 << 9
@@ -12,7 +13,7 @@ GOOD_HDOP = 90  # 0.9
 
 
 def _escape(body: bytes) -> bytes:
-    return body.replace(bytes((ESCAPE,)), bytes((ESCAPE, 0x00))).replace(bytes((FLAG,)), bytes((ESCAPE, 0x0F)))
+    return framing.escape(body, ESCAPE, CODES)
 
 
 class Device(DeviceSession):

@@ -1,9 +1,11 @@
 """Readers shared by the decoders: a bounds-checked binary cursor, BCD, NMEA-style
-coordinates, packed dates, bit fields.  Every failure is a `DecodeError` (a dead letter
-with a reason), never an IndexError or a struct.error."""
+coordinates, packed dates, bit fields, strict ASCII number fields.  Every failure is a
+`DecodeError` (a dead letter with a reason), never an IndexError or a struct.error."""
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime, timedelta
 
 from ..base import DecodeError
@@ -130,6 +132,27 @@ def bcd_int(raw: bytes) -> int:
     return int(digits) if digits else 0
 
 
+def twos_complement(value: int, width: int) -> int:
+    """An unsigned `width`-bit field read as two's complement (`0xFF` over 8 bits is -1)."""
+    return value - (1 << width) if value >> (width - 1) & 1 else value
+
+
+def sign_magnitude(value: int, width: int) -> int:
+    """A `width`-bit field whose top bit is the sign and the rest the magnitude (`0x8005`
+    over 16 bits is -5)."""
+    top = 1 << (width - 1)
+    return -(value & (top - 1)) if value & top else value
+
+
+_JAVA_BLANKS = "".join(map(chr, range(33)))
+
+
+def java_trim(text: str) -> str:
+    """Java's `String.trim`: every character up to the space (NULs and other control
+    characters too) dropped at both ends (fixed-width text fields padded with NUL)."""
+    return text.strip(_JAVA_BLANKS)
+
+
 def bit(value: int, index: int) -> bool:
     return bool(value >> index & 1)
 
@@ -228,9 +251,76 @@ def unix(seconds: float) -> datetime:
         raise DecodeError(f"timestamp {seconds} out of range") from exc
 
 
+def nearest_day(moment: datetime, received: datetime) -> datetime:
+    """A time of day put on the receive date, moved to the nearest day: a day back when it
+    lies more than 12 h after `received`, a day on when more than 12 h before (a fix
+    taken just before midnight and received just after, or the other way round)."""
+    if moment - received > timedelta(hours=12):
+        return moment - timedelta(days=1)
+    if received - moment > timedelta(hours=12):
+        return moment + timedelta(days=1)
+    return moment
+
+
 def shift(moment: datetime | None, hours: float) -> datetime | None:
     """A local clock reading `hours` ahead of UTC, back to UTC."""
     return None if moment is None else moment - timedelta(hours=hours)
+
+
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+_INTEGER = re.compile(r"[0-9]+")
+
+
+def decimal(text: str, default: float | None = None) -> float:
+    """A strict unsigned decimal field (`12`, `0.5`): ASCII digits and at most one inner
+    dot; no sign, exponent, `inf`/`nan`, underscores or blanks, all of which `float()`
+    takes.  An empty field is `default` when one is given; anything else is a DecodeError."""
+    if not text and default is not None:
+        return default
+    if not _DECIMAL.fullmatch(text):
+        raise DecodeError(f"bad number {text!r}")
+    return float(text)
+
+
+def integer(text: str, default: int | None = None) -> int:
+    """A strict unsigned integer field: ASCII digits only (`int()` would also take a sign,
+    blanks, underscores and other scripts' digits).  Empty is `default` when given."""
+    if not text and default is not None:
+        return default
+    if not _INTEGER.fullmatch(text):
+        raise DecodeError(f"bad integer {text!r}")
+    return int(text)
+
+
+def finite_float(text: str, default: float | None = None) -> float:
+    """`float()`'s grammar (exponents, underscores and blanks included) without `inf` and
+    `nan`; empty is `default` when one is given, anything else a DecodeError.  New code
+    wants the stricter `decimal`."""
+    if not text and default is not None:
+        return default
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise DecodeError(f"bad number {text!r}") from exc
+    if not math.isfinite(value):
+        raise DecodeError(f"bad number {text!r}")
+    return value
+
+
+def float_or_none(text: str) -> float | None:
+    """Lenient: `float(text)`, None when empty or no number (`inf`, `nan` and `1_0` pass)."""
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def int_or_none(text: str, base: int = 10) -> int | None:
+    """Lenient: `int(text, base)`, None when empty or no number (a sign, blanks and `_` pass)."""
+    try:
+        return int(text, base) if text else None
+    except ValueError:
+        return None
 
 
 KNOTS = 1.852  # km/h per knot

@@ -61,28 +61,35 @@ def _usable(codec: Codec, record: dict[str, Any], transport: str, n: int) -> tup
     data = conformance.payload(record)
     if registry.detect(data, transport).codec is not codec:
         return None
-    frames = _frames(codec, data, transport)
-    if not frames:
-        return None
     options = conformance.options_of(record, codec)
     if options:
         return None  # decoder options are per device in the registry; not set up here
     for attempt in range(2):
-        got = _expect(codec, transport, frames, None if attempt == 0 else _login(codec, transport, n))
+        login = None if attempt == 0 else _login(codec, transport, n)
+        if attempt and login is None:
+            break
+        sent = [*(login[1] if login else ()), data]
+        # the edge frames the whole stream with one framer (framers may learn from a login)
+        stream = [b"".join(sent)] if transport == "tcp" else sent
+        framed = [_frames(codec, chunk, transport) for chunk in stream]
+        if any(f is None for f in framed):
+            continue
+        got = _expect(codec, transport, [f for fs in framed for f in fs or ()], login)
         if got is not None:
-            replies, points, login = got
-            chunks = [b"".join(login) + data] if transport == "tcp" else [*login, data]
-            return chunks, replies, points
+            replies, points = got
+            return stream, replies, points
     return None
 
 
 def _expect(
     codec: Codec, transport: str, frames: list[bytes], login: tuple[str, list[bytes]] | None
-) -> tuple[bytes, set, list[bytes]] | None:
+) -> tuple[bytes, set] | None:
+    """(replies, {(device, fix time)}) the edge and worker must give for these frames."""
     replies, points = b"", set()
     device = login[0] if login else None
+    login_frames = set(login[1]) if login else set()
     first, second = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
-    for frame in [*(login[1] if login else ()), *frames]:
+    for frame in frames:
         try:
             info = codec.inspect(frame, transport)
             device = info.device_id or device
@@ -94,9 +101,9 @@ def _expect(
             return None  # the reply carries the edge's clock
         replies += info.reply or b""
         device = decoded.device_id or device
+        if frame in login_frames:
+            continue
         for rec, rec2 in zip(decoded.records, again.records, strict=True):
-            if frame in (login[1] if login else ()):
-                continue
             who = rec.device_id or device
             if rec.has_position:
                 if who is None or rec.fix_time is None or rec.fix_time != rec2.fix_time:
@@ -104,7 +111,7 @@ def _expect(
                 if not (-90 <= rec.latitude <= 90 and -180 <= rec.longitude <= 180):
                     return None
                 points.add((who, rec.fix_time.replace(microsecond=rec.fix_time.microsecond // 1000 * 1000)))
-    return (replies, points, list(login[1]) if login else []) if points else None
+    return (replies, points) if points else None
 
 
 def _cases() -> list[tuple[str, str]]:

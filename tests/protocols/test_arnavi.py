@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import random
 import struct
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import arnavi
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError
+from trackpipe.protocols.base import DecodeError, Detection, Fix
 from trackpipe.protocols.devices.arnavi import Device as ArnaviDevice
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = arnavi.CODEC
@@ -28,10 +26,6 @@ TEXT_V4 = (
     b"03029.1043E,300.0,360.0,121012,65535,65535,65535,SF*6E\r\n"
 )
 INFO = b"$AV,V3DI,85164,20707,-1,19,0008C56A,000879AC,0C000002,863071013041618,89997077111301204297,*0B\r\n"
-
-
-def _ctx() -> Context:
-    return Context()
 
 
 def _record(kind: int, when: int, data: bytes) -> bytes:
@@ -62,11 +56,6 @@ def test_detect() -> None:
     for foreign in neighbours:
         assert CODEC.detect(foreign, "tcp") is Detection.NO
     assert CODEC.detect(b"\xff\x22" + b"\xff" * 8, "tcp") is Detection.NO  # no IMEI
-
-
-def test_no_other_protocol_detected_as_arnavi() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp",)) == []
 
 
 # --- framing -------------------------------------------------------------------------
@@ -100,7 +89,7 @@ def test_replies() -> None:
 
 # --- decode --------------------------------------------------------------------------
 def test_binary_position() -> None:
-    (rec,) = CODEC.decode(PACKET, _ctx()).records
+    (rec,) = CODEC.decode(PACKET, common.ctx()).records
     assert rec.fix_time == datetime(2017, 7, 7, 5, 9, 55, tzinfo=UTC) and rec.valid
     assert rec.latitude == pytest.approx(45.05597, abs=1e-5) and rec.longitude == pytest.approx(39.03347, abs=1e-5)
 
@@ -113,7 +102,7 @@ def test_binary_tags() -> None:
     data += b"\x28" + struct.pack("<h", -1250) + b"\x00\x00" + b"\x35" + struct.pack("<I", 1000)
     data += b"\x39" + struct.pack("<H", 1800) + b"\x00\x00" + b"\x97" + struct.pack("<H", 120) + b"\x00\x00"
     data += b"\xc8" + bytes(4)  # unknown tag: skipped
-    (rec,) = CODEC.decode(_packet(9, _record(1, 1_700_000_000, data)), _ctx()).records
+    (rec,) = CODEC.decode(_packet(9, _record(1, 1_700_000_000, data)), common.ctx()).records
     assert (rec.battery, rec.power, rec.course, rec.altitude, rec.speed) == (4.1, 12.6, 90.0, 120.0, 60.0)
     assert rec.satellites == 8 and rec.valid and rec.ignition
     assert rec.attributes["callButton"] == "true" and rec.attributes["input"] == "5"
@@ -130,25 +119,25 @@ def test_binary_tags() -> None:
 
 def test_non_data_records_and_result() -> None:
     packet = _packet(3, _record(0, 0, b""), _record(3, 0, b"hello"), _record(6, 0, b"\x01\x02"))
-    assert CODEC.decode(packet, _ctx()).records == []
-    assert CODEC.decode(RESULT, _ctx()).kind == "other"
+    assert CODEC.decode(packet, common.ctx()).records == []
+    assert CODEC.decode(RESULT, common.ctx()).kind == "other"
 
 
 def test_text_lines() -> None:
-    (v2,) = CODEC.decode(TEXT_V2, _ctx()).records
+    (v2,) = CODEC.decode(TEXT_V2, common.ctx()).records
     assert v2.fix_time == datetime(2012, 10, 12, 20, 7, 41, tzinfo=UTC)
     assert v2.latitude == pytest.approx(59 + 50.6773 / 60) and v2.longitude == pytest.approx(30 + 29.1043 / 60)
     assert (v2.power, v2.battery, v2.satellites) == (22.77, 2.03, 13)
-    decoded = CODEC.decode(TEXT_V4, _ctx())
+    decoded = CODEC.decode(TEXT_V4, common.ctx())
     assert decoded.device_id == "999999"
     (v4,) = decoded.records
     assert (v4.altitude, v4.speed, v4.course) == (80.0, 300.0, 360.0)
-    info = CODEC.decode(INFO, _ctx())
+    info = CODEC.decode(INFO, common.ctx())
     assert (info.kind, info.device_id, info.records) == ("status", "85164", [])
 
 
 def test_header_decode() -> None:
-    decoded = CODEC.decode(HEADER_V1 + bytes(8), _ctx())  # version 24 units send 8 more bytes
+    decoded = CODEC.decode(HEADER_V1 + bytes(8), common.ctx())  # version 24 units send 8 more bytes
     assert (decoded.kind, decoded.device_id, decoded.records) == ("login", "861785007918323", [])
 
 
@@ -163,7 +152,7 @@ def test_header_decode() -> None:
 )
 def test_malformed(frame: bytes) -> None:
     with pytest.raises(DecodeError):
-        CODEC.decode(frame, _ctx())
+        CODEC.decode(frame, common.ctx())
 
 
 # --- device --------------------------------------------------------------------------
@@ -179,45 +168,13 @@ def test_device_round_trip() -> None:
         device.alarm(FIX, "sos"),
         *device.batch([FIX, FIX]),
     ]
-    assert CODEC.detect(frames[0], "tcp") is Detection.YES
-    assert common.frames(CODEC, b"".join(frames)) == frames
-    for frame in frames:
-        info = CODEC.inspect(frame, "tcp")
-        assert device.expects_reply(frame) and device.check_reply(frame, info.reply or b"")
-    (rec,) = CODEC.decode(frames[2], _ctx()).records
-    assert rec.fix_time == FIX.time and rec.valid and rec.speed == 57 and rec.course == 124 and rec.altitude == 150
-    assert rec.latitude == pytest.approx(FIX.latitude, abs=1e-5) and rec.longitude == pytest.approx(
-        FIX.longitude, abs=1e-5
-    )
-    assert CODEC.decode(frames[3], _ctx()).records[0].attributes["callButton"] == "true"
-    assert len(CODEC.decode(frames[4], _ctx()).records) == 2
+    decoded = common.device_round_trip(CODEC, device, frames, ctx=common.ctx(), joined=True)
+    assert all(device.expects_reply(f) for f in frames)
+    (rec,) = decoded[2].records
+    assert common.at_fix(rec, FIX) and rec.valid and rec.speed == 57 and rec.course == 124 and rec.altitude == 150
+    assert decoded[3].records[0].attributes["callButton"] == "true"
+    assert len(decoded[4].records) == 2
     with pytest.raises(ValueError):
         device.alarm(FIX, "overspeed")
     with pytest.raises(ValueError):
         ArnaviDevice("abc")
-
-
-# --- robustness ----------------------------------------------------------------------
-def test_fuzz_only_protocol_errors() -> None:
-    seeds = [vectors.payload(r) for r in vectors.samples("arnavi")] + [HEADER_V1, PACKET, TEXT_V2, TEXT_V4, INFO]
-    rng = random.Random(5100)
-    ctx = _ctx()
-    for seed in seeds:
-        for end in range(0, len(seed), 2):
-            common.decode_or_protocol_error(CODEC, seed[:end], ctx)
-    for _ in range(2000):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 4)):
-            seed[rng.randrange(len(seed))] = rng.randrange(256)
-        data = bytes(seed)
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, ctx)
-        framer = CODEC.new_framer()
-        framer.feed(data + rng.randbytes(rng.randrange(40)))
-        for _ in range(50):
-            try:
-                if framer.next_frame() is None:
-                    break
-            except FramingError:
-                pass
-            assert framer.buffered <= CODEC.max_frame

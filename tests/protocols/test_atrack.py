@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import random
 import struct
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import atrack
-from trackpipe.protocols.base import ChecksumError, Context, DecodeError, Detection, Fix, FramingError
+from trackpipe.protocols.base import ChecksumError, DecodeError, Detection, Fix
 from trackpipe.protocols.devices.atrack import Device as AtrackDevice
 from trackpipe.protocols.kit.checksums import CRC16_ARC
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = atrack.CODEC
@@ -25,10 +23,6 @@ TEXT = (
     b"@P,93D1,419,0,357766091026083,1557178589,1557178590,1557178590,-121899637,37406241,338,230,2809,8,0,0,0,0,"
     b",2000,2000,\r\n"
 )
-
-
-def _ctx(**options: str) -> Context:
-    return Context(options=options)
 
 
 def _record(*, time: int = 1_700_000_000, report: int = 2, message: bytes = b"", custom: bytes = b"") -> bytes:
@@ -73,11 +67,6 @@ def test_detect() -> None:
         assert CODEC.detect(foreign, "tcp") is Detection.NO
 
 
-def test_no_other_protocol_detected_as_atrack() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp", "udp")) == []
-
-
 # --- framing -------------------------------------------------------------------------
 def test_framing() -> None:
     text = _text([LINE, LINE])
@@ -111,7 +100,7 @@ def test_replies() -> None:
 
 # --- decode --------------------------------------------------------------------------
 def test_binary_record() -> None:
-    decoded = CODEC.decode(_binary(_record(message=b"hello"), _record(report=9)), _ctx(alarmMap="9=sos,2="))
+    decoded = CODEC.decode(_binary(_record(message=b"hello"), _record(report=9)), common.ctx(alarmMap="9=sos,2="))
     first, second = decoded.records
     assert decoded.device_id == str(UNIT)
     assert first.fix_time == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC) and first.valid
@@ -123,39 +112,39 @@ def test_binary_record() -> None:
 
 
 def test_binary_fuel_and_long_date() -> None:
-    (fuel,) = CODEC.decode(_binary(_record(message=b"FULS:F=1 t=2 N=1F4")), _ctx()).records
+    (fuel,) = CODEC.decode(_binary(_record(message=b"FULS:F=1 t=2 N=1F4")), common.ctx()).records
     assert fuel.attributes["fuel"] == "50"
-    (decimal,) = CODEC.decode(_binary(_record(message=b"FULS:F=1 t=2 N=500")), _ctx(decimalFuel="true")).records
+    (decimal,) = CODEC.decode(_binary(_record(message=b"FULS:F=1 t=2 N=500")), common.ctx(decimalFuel="true")).records
     assert decimal.attributes["fuel"] == "50"
     long_date = struct.pack(">HBBBBB", 2024, 5, 6, 7, 8, 9) + bytes(14)
     rec = long_date + _record()[12:]
-    (dated,) = CODEC.decode(_binary(rec), _ctx(longDate="true")).records
+    (dated,) = CODEC.decode(_binary(rec), common.ctx(longDate="true")).records
     assert dated.fix_time == datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
 
 
 def test_binary_custom_fields() -> None:
     custom = b"%CI%SA%MV%BV%CN%LC%CE%GQ%IN0\x00" + bytes((11,)) + struct.pack(">HH", 125, 41)
     custom += struct.pack(">I", 24405) + struct.pack(">HI", 0x1234, 777) + bytes((25, 1))
-    (rec,) = CODEC.decode(_binary(_record(custom=custom)), _ctx(custom="true")).records
+    (rec,) = CODEC.decode(_binary(_record(custom=custom)), common.ctx(custom="true")).records
     assert (rec.satellites, rec.power, rec.battery, rec.ignition) == (11, 12.5, 4.1, True)
     assert (rec.attributes["mcc"], rec.attributes["mnc"], rec.attributes["cid"]) == ("244", "5", "777")
     formed = struct.pack(">HB", 130, 1)
-    (rec2,) = CODEC.decode(_binary(_record(custom=formed)), _ctx(form="%MV%HB")).records
+    (rec2,) = CODEC.decode(_binary(_record(custom=formed)), common.ctx(form="%MV%HB")).records
     assert rec2.power == 13.0 and rec2.alarms == ["hardBraking"]
 
 
 def test_text_report_and_custom_form() -> None:
-    decoded = CODEC.decode(_text([LINE, LINE.replace(b"1557178589", b"20190506213629", 1)]), _ctx())
+    decoded = CODEC.decode(_text([LINE, LINE.replace(b"1557178589", b"20190506213629", 1)]), common.ctx())
     first, second = decoded.records
     assert decoded.device_id == "357766091026083"
     assert first.fix_time == datetime(2019, 5, 6, 21, 36, 29, tzinfo=UTC) == second.fix_time
     assert (first.latitude, first.longitude, first.speed, first.odometer) == (37.406241, -121.899637, 55.0, 280900.0)
     assert first.attributes["driverUniqueId"] == "D42" and first.attributes["event"] == "230"
     custom = LINE + b"%CI%SA%MV%HA%CN%CE%LC%GQ,7,124,1,310260,99,12,20"
-    (rec,) = CODEC.decode(_text([custom]), _ctx(custom="true")).records
+    (rec,) = CODEC.decode(_text([custom]), common.ctx(custom="true")).records
     assert (rec.satellites, rec.power, rec.alarms) == (7, 12.4, ["hardAcceleration"])
     assert (rec.attributes["mcc"], rec.attributes["mnc"], rec.attributes["lac"]) == ("310", "260", "12")
-    (formed,) = CODEC.decode(_text([LINE + b"3,40,x,1"]), _ctx(form="%AT%BV%SA%MT")).records
+    (formed,) = CODEC.decode(_text([LINE + b"3,40,x,1"]), common.ctx(form="%AT%BV%SA%MT")).records
     assert (
         formed.altitude == 3
         and formed.battery == 4.0
@@ -166,10 +155,10 @@ def test_text_report_and_custom_form() -> None:
 
 def test_beacons() -> None:
     entry = bytes((10, 0xE0)) + bytes(6) + struct.pack(">h", 2349) + b"\x00"
-    (rec,) = CODEC.decode(_text([LINE + entry.hex().encode()]), _ctx(form="%BC", frameMask="1")).records
+    (rec,) = CODEC.decode(_text([LINE + entry.hex().encode()]), common.ctx(form="%BC", frameMask="1")).records
     assert rec.attributes["tag1Temp"] == "23.49"
     beacon = b"3:104:" + (struct.pack(">HH", 55, 21) + b"\x40").hex().encode()
-    (rec2,) = CODEC.decode(_text([LINE + beacon]), _ctx(form="%BC")).records
+    (rec2,) = CODEC.decode(_text([LINE + beacon]), common.ctx(form="%BC")).records
     assert (rec2.attributes["tag1Humidity"], rec2.attributes["tag1Temp"], rec2.attributes["tag1Rssi"]) == (
         "55",
         "21",
@@ -180,33 +169,33 @@ def test_beacons() -> None:
 def test_answers_and_keepalive() -> None:
     info = CODEC.decode(
         b"$INFO=358683066267395,AX7,Rev.0.61 Build.1624,358683066267395,466924131626767,8988,144,0,9,1,12,1,0\r\n",
-        _ctx(),
+        common.ctx(),
     )
     (rec,) = info.records
     assert info.device_id == "358683066267395" and rec.attributes["model"] == "AX7" and rec.power == 14.4
-    (err,) = CODEC.decode(b"$ERROR=101\r\n", _ctx()).records
+    (err,) = CODEC.decode(b"$ERROR=101\r\n", common.ctx()).records
     assert err.attributes["result"] == "$ERROR=101"
-    keep = CODEC.decode(KEEPALIVE, _ctx())
+    keep = CODEC.decode(KEEPALIVE, common.ctx())
     assert (keep.kind, keep.device_id, keep.records) == ("heartbeat", str(UNIT), [])
 
 
 def test_photo_chunks() -> None:
     chunk = struct.pack(">IBBH", 1_700_000_000, 0, 2, 3) + b"abc"
-    assert CODEC.decode(_binary(chunk, prefix=b"@R"), _ctx()).records == []
+    assert CODEC.decode(_binary(chunk, prefix=b"@R"), common.ctx()).records == []
     last = struct.pack(">IBBH", 1_700_000_000, 1, 2, 3) + b"def"
-    (rec,) = CODEC.decode(_binary(last, prefix=b"@R"), _ctx()).records
+    (rec,) = CODEC.decode(_binary(last, prefix=b"@R"), common.ctx()).records
     assert not rec.has_position and rec.fix_time == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("frame", [b"@P", KEEPALIVE[:8], b"$INFO=x,y", b"@P,ZZ,1,2,3,"])
 def test_malformed(frame: bytes) -> None:
     with pytest.raises(DecodeError):
-        CODEC.decode(frame, _ctx())
+        CODEC.decode(frame, common.ctx())
 
 
 def test_bad_options() -> None:
     with pytest.raises(DecodeError):
-        CODEC.decode(BINARY, _ctx(frameMask="x"))
+        CODEC.decode(BINARY, common.ctx(frameMask="x"))
 
 
 # --- device --------------------------------------------------------------------------
@@ -222,48 +211,12 @@ def test_device_round_trip() -> None:
         device.alarm(FIX, "sos"),
         *device.batch([FIX, FIX]),
     ]
-    assert CODEC.detect(frames[0], "tcp") is Detection.YES and CODEC.detect(frames[2], "tcp") is Detection.YES
-    assert common.frames(CODEC, b"".join(frames)) == frames
-    for frame in frames:
-        info = CODEC.inspect(frame, "tcp")
-        assert device.expects_reply(frame) and info.reply and device.check_reply(frame, info.reply)
-    (rec,) = CODEC.decode(frames[2], _ctx()).records
-    assert rec.fix_time == FIX.time and rec.valid and rec.speed == 57 and rec.course == 123
-    assert rec.latitude == pytest.approx(FIX.latitude, abs=1e-5) and rec.longitude == pytest.approx(
-        FIX.longitude, abs=1e-5
-    )
-    assert CODEC.decode(frames[3], _ctx(alarmMap="3=sos")).records[0].alarms == ["sos"]
-    assert len(CODEC.decode(frames[4], _ctx()).records) == 2
+    assert CODEC.detect(frames[2], "tcp") is Detection.YES
+    decoded = common.device_round_trip(CODEC, device, frames, ctx=common.ctx(), joined=True)
+    assert all(device.expects_reply(f) for f in frames)
+    (rec,) = decoded[2].records
+    assert common.at_fix(rec, FIX) and rec.valid and rec.speed == 57 and rec.course == 123
+    assert CODEC.decode(frames[3], common.ctx(alarmMap="3=sos")).records[0].alarms == ["sos"]
+    assert len(decoded[4].records) == 2
     with pytest.raises(ValueError):
         device.alarm(FIX, "overspeed")
-
-
-# --- robustness ----------------------------------------------------------------------
-def test_fuzz_only_protocol_errors() -> None:
-    seeds = [vectors.payload(r) for r in vectors.samples("atrack")] + [KEEPALIVE, BINARY, TEXT, _text([LINE])]
-    rng = random.Random(5044)
-    contexts = [
-        _ctx(),
-        _ctx(custom="true"),
-        _ctx(form="%BC%CI%VN", frameMask="1"),
-        _ctx(longDate="true", custom="true"),
-    ]
-    for seed in seeds:
-        for end in range(0, len(seed), 7):
-            common.decode_or_protocol_error(CODEC, seed[:end], rng.choice(contexts))
-    for _ in range(1500):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 4)):
-            seed[rng.randrange(len(seed))] = rng.randrange(256)
-        data = bytes(seed)
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, rng.choice(contexts))
-        framer = CODEC.new_framer()
-        framer.feed(data + rng.randbytes(rng.randrange(40)))
-        for _ in range(50):
-            try:
-                if framer.next_frame() is None:
-                    break
-            except FramingError:
-                pass
-            assert framer.buffered <= CODEC.max_frame

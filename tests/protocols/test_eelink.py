@@ -1,17 +1,15 @@
-"""Eelink: hand-built packets and envelopes, replies, framing, detection, fuzzing, device round trip."""
+"""Eelink: hand-built packets and envelopes, replies, framing, detection, device round trip."""
 
 from __future__ import annotations
 
-import random
 import struct
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import eelink
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError, ProtocolError
+from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError
 from trackpipe.protocols.devices.eelink import Device, location
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = eelink.CODEC
@@ -157,18 +155,11 @@ def test_device_round_trip(transport: str) -> None:
     assert (len(login) == 1) == (transport == "tcp")
     for frame in login:
         assert dev.check_reply(frame, CODEC.reply_at(frame, transport, WHEN) or b"")
-    for frame in (dev.heartbeat(), dev.position(FIX), dev.alarm(FIX, "sos"), *dev.batch([FIX, FIX])):
-        assert CODEC.detect(frame, transport) is Detection.YES
-        if transport == "udp":
-            assert CODEC.split_datagram(frame) == [frame]
-        else:
-            assert common.frames(CODEC, frame) == [frame]
-        info = CODEC.inspect(frame, transport)
-        assert dev.expects_reply(frame) == (info.reply is not None)
-        assert info.reply is not None and dev.check_reply(frame, info.reply)
-        if transport == "udp":
-            assert info.device_id == IMEI
-        for rec in decode(frame).records:
+    sent = [dev.heartbeat(), dev.position(FIX), dev.alarm(FIX, "sos"), *dev.batch([FIX, FIX])]
+    device_id = IMEI if transport == "udp" else None
+    assert all(dev.expects_reply(f) for f in sent)
+    for decoded in common.device_round_trip(CODEC, dev, sent, transport, CTX, device_id=device_id):
+        for rec in decoded.records:
             if rec.has_position:
                 assert rec.fix_time == WHEN and rec.valid and rec.satellites == 10
                 assert rec.latitude == pytest.approx(FIX.latitude, abs=1e-6)
@@ -176,38 +167,3 @@ def test_device_round_trip(transport: str) -> None:
     assert decode(dev.alarm(FIX, "vibration")).records[0].alarms == ["vibration"]
     with pytest.raises(ValueError):
         dev.alarm(FIX, "powerCut")
-
-
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(5064)
-    seeds = [vectors.payload(r) for r in vectors.samples("eelink")] + [LOGIN]
-    for i in range(3000):
-        if i % 3 == 0:
-            data = rng.choice((b"gg", b"EL")) + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 60)))
-        else:
-            data = bytearray(rng.choice(seeds))
-            for _ in range(rng.randrange(1, 4)):
-                data[rng.randrange(len(data))] = rng.randrange(256)
-            data = bytes(data[: rng.randrange(1, len(data) + 1)])
-        CODEC.detect(data, "udp")
-        common.decode_or_protocol_error(CODEC, data, CTX)
-        try:
-            CODEC.split_datagram(data)
-        except ProtocolError:
-            pass
-        try:
-            CODEC.reply_at(data, "udp", WHEN)
-        except ProtocolError:
-            pass
-        framer = CODEC.new_framer()
-        try:
-            framer.feed(data * 2)
-            while framer.next_frame() is not None:
-                pass
-        except ProtocolError:
-            pass
-        assert framer.buffered <= CODEC.max_frame
-
-
-def test_does_not_claim_other_protocols() -> None:
-    assert common.foreign_claims(CODEC, CODEC.transports) == []

@@ -1,18 +1,16 @@
 """Queclink @Track (gl200): hand-built text and binary reports, replies, framing, detection,
-fuzz and the device round trip.  Corpus records are covered by tests/test_corpus.py."""
+the device round trip.  Corpus records and fuzzing: tests/test_corpus.py, tests/test_fuzz.py."""
 
 from __future__ import annotations
 
-import random
 import struct
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import gl200
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError, ProtocolError
+from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError
 from trackpipe.protocols.devices.gl200 import Device
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = gl200.CODEC
@@ -400,70 +398,21 @@ def test_detection_neighbours_are_no(head: bytes) -> None:
     assert CODEC.detect(head, "tcp") is Detection.NO
 
 
-def test_never_claims_other_protocols() -> None:
-    vectors.require()
-    claims = common.foreign_claims(CODEC, ("tcp", "udp"))
-    assert [c for c in claims if not c[0].startswith("gl601")] == []  # gl601: same container, an alias
-
-
-# --- fuzz --------------------------------------------------------------------------------
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(200)
-    seeds = [STREAM_TEXT, _evt(), _rsp(), _container(), text(f",,10,1,{BLOCK},,80", head="+RESP:GTSOS")]
-    seeds += [
-        f"+RESP:GTERI,F10415,{IMEI},GV350M,00000103,,10,1,1,{BLOCK[:-3]},,0.0,,,100,210100,,1,1,1,01DF,{SEND},1$".encode()
-    ]
-    ctx = Context(received_at=WHEN)
-    for _ in range(3000):
-        data = bytearray(rng.choice(seeds))
-        for _ in range(rng.randint(1, 4)):
-            op = rng.random()
-            if op < 0.4 and data:
-                data[rng.randrange(len(data))] = rng.randrange(256)
-            elif op < 0.7:
-                del data[rng.randrange(len(data) + 1) :]
-            else:
-                i = rng.randrange(len(data) + 1)
-                data[i:i] = rng.choice([b",", b",,,,", b"-1.5", b"$", b"\x00", bytes([rng.randrange(256)])])
-        blob = bytes(data)
-        CODEC.detect(blob, "tcp")
-        common.decode_or_protocol_error(CODEC, blob, ctx)
-        framer = CODEC.new_framer()
-        framer.feed(blob)
-        for _ in range(20):
-            try:
-                if framer.next_frame() is None:
-                    break
-            except FramingError as exc:
-                if exc.fatal:
-                    break
-            assert framer.buffered <= CODEC.max_frame
-        try:
-            CODEC.split_datagram(blob)
-        except ProtocolError:
-            pass
-
-
 # --- device round trip ---------------------------------------------------------------------
 def test_device_round_trip() -> None:
     device = Device(IMEI, clock=lambda: WHEN)
     fix = Fix(FIX_TIME, -17.77633, -63.169745, speed=42.5, course=181, altitude=411.3)
     assert device.login() == []
     frames = [device.heartbeat(), device.position(fix), *device.batch([fix, fix]), device.alarm(fix, "sos")]
-    stream = b"".join(frames)
-    assert CODEC.detect(stream, "tcp") is Detection.YES
-    assert common.frames(CODEC, stream, chunk=5) == frames
-    for frame in frames:
-        info = CODEC.inspect(frame, "tcp")
-        assert info.device_id == IMEI
-        assert device.expects_reply(frame) == (info.reply is not None)
-        assert device.check_reply(frame, info.reply or b"")
+    ctx = Context(received_at=WHEN)
+    decoded = common.device_round_trip(CODEC, device, frames, ctx=ctx, device_id=IMEI, joined=True, chunk=5)
+    assert all(device.check_reply(f, b"") for f in frames if not device.expects_reply(f))
     assert not device.check_reply(frames[0], b"+SACK:GTHBD,270B01,FFFF$")
-    live = decode(frames[1]).records[0]
+    live = decoded[1].records[0]
     assert (live.fix_time, live.latitude, live.longitude, live.speed, live.course) == (
         FIX_TIME, -17.77633, -63.169745, 42.5, 181,
     )  # fmt: skip
-    assert all(r.archive for f in frames[2:4] for r in decode(f).records)
-    assert decode(frames[4]).records[0].alarms == ["sos"]
+    assert all(r.archive for d in decoded[2:4] for r in d.records)
+    assert decoded[4].records[0].alarms == ["sos"]
     with pytest.raises(ValueError):
         device.alarm(fix, "vibration")

@@ -1,8 +1,7 @@
-"""GoSafe: text blocks, the old *GS02 text, binary frames with escaping, replies, detection, fuzzing."""
+"""GoSafe: text blocks, the old *GS02 text, binary frames with escaping, replies, detection."""
 
 from __future__ import annotations
 
-import random
 import struct
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +10,6 @@ from trackpipe.protocols import gosafe
 from trackpipe.protocols.base import ChecksumError, Context, DecodeError, Detection, ProtocolError
 from trackpipe.protocols.kit.checksums import CRC16_XMODEM
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = gosafe.CODEC
@@ -136,35 +134,6 @@ def test_malformed(data: bytes) -> None:
     with pytest.raises(ProtocolError):
         CODEC.inspect(data, "tcp")
         CODEC.decode(data, CTX)
-
-
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(5078)
-    seeds = [vectors.payload(r) for r in vectors.samples("gosafe")] + [TEXT, BINARY]
-    inputs = []
-    for seed in seeds:
-        inputs += [seed[:i] for i in range(0, len(seed), 6)]
-        for _ in range(25):
-            data = bytearray(seed)
-            for _ in range(rng.randrange(1, 4)):
-                data[rng.randrange(len(data))] = rng.choice(b"0123456789ABCDEF;:,$#NSEW\x1b\xf8")
-            inputs.append(bytes(data))
-    inputs += [b"\xf8" + rng.randbytes(rng.randrange(60)) for _ in range(500)]
-    for data in inputs:
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, CTX)
-        try:
-            CODEC.split_datagram(data)
-        except ProtocolError:
-            pass
-        framer = CODEC.new_framer()
-        framer.feed(data)
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except ProtocolError:
-            pass
-        assert framer.buffered <= CODEC.max_frame
 
 
 def test_decode_error_type() -> None:

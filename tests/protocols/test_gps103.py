@@ -1,17 +1,15 @@
-"""GPS103 (Coban): hand-built frames from the protocol facts, replies, framing, detection, fuzz, device."""
+"""GPS103 (Coban): hand-built frames from the protocol facts, replies, framing, detection, device."""
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import gps103
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError, ProtocolError
+from trackpipe.protocols.base import DecodeError, Detection, Fix, FramingError, Record
 from trackpipe.protocols.devices.gps103 import ALARM_KEYWORDS
 from trackpipe.protocols.devices.gps103 import Device as Gps103Device
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = gps103.CODEC
@@ -29,14 +27,8 @@ ALTERNATIVE = (
 RECEIVED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-def _ctx() -> Context:
-    return Context(received_at=RECEIVED)
-
-
-def _one(frame: bytes):
-    decoded = CODEC.decode(frame, _ctx())
-    assert len(decoded.records) == 1
-    return decoded.records[0]
+def _one(frame: bytes) -> Record:
+    return common.one_record(CODEC, frame, common.ctx(RECEIVED))
 
 
 # --- detection -----------------------------------------------------------------------
@@ -61,11 +53,6 @@ def test_detect_prefixes_and_neighbours() -> None:
     for foreign in neighbours:
         assert CODEC.detect(foreign, "tcp") is Detection.NO, foreign
     assert CODEC.detect(b"123456789012345", "tcp") is Detection.MORE  # bare digits: t55/pui/iotm too
-
-
-def test_no_other_protocol_detected_as_gps103() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp", "udp")) == []
 
 
 # --- framing -------------------------------------------------------------------------
@@ -167,7 +154,7 @@ def test_slashed_local_time() -> None:
 )
 def test_keyword_alarms(keyword: str, alarm: str) -> None:
     frame = f"imei:{IMEI},{keyword},0809231429,,F,062947.294,A,2234.4026,N,11354.3277,E,0.00,;".encode()
-    decoded = CODEC.decode(frame, _ctx())
+    decoded = CODEC.decode(frame, common.ctx(RECEIVED))
     assert decoded.kind == "alarm" and decoded.records[0].alarms == [alarm]
 
 
@@ -182,7 +169,7 @@ def test_keyword_values() -> None:
 
 
 def test_no_fix_report_keeps_the_cell() -> None:
-    decoded = CODEC.decode(NO_FIX, _ctx())
+    decoded = CODEC.decode(NO_FIX, common.ctx(RECEIVED))
     record = decoded.records[0]
     assert not record.has_position and record.alarms == ["powerCut"]
     assert record.attributes == {"lac": str(0x296A), "cid": str(0x51F7)}
@@ -190,7 +177,7 @@ def test_no_fix_report_keeps_the_cell() -> None:
 
 
 def test_obd_report() -> None:
-    decoded = CODEC.decode(OBD, _ctx())
+    decoded = CODEC.decode(OBD, common.ctx(RECEIVED))
     record = decoded.records[0]
     assert decoded.kind == "status" and not record.has_position
     assert record.fix_time == datetime(2018, 3, 1, 9, 40, 3, tzinfo=UTC)
@@ -209,7 +196,7 @@ def test_alternative_report() -> None:
 
 def test_logins_heartbeats_and_photos_have_no_records() -> None:
     for frame in (LOGIN, HEARTBEAT, b"imei:864180034124375,vr,0c00fa011ea05a03d7;"):
-        assert CODEC.decode(frame, _ctx()).records == []
+        assert CODEC.decode(frame, common.ctx(RECEIVED)).records == []
 
 
 @pytest.mark.parametrize(
@@ -224,52 +211,17 @@ def test_logins_heartbeats_and_photos_have_no_records() -> None:
 )
 def test_malformed_frames(frame: bytes) -> None:
     with pytest.raises(DecodeError):
-        CODEC.decode(frame, _ctx())
-
-
-# --- fuzz ------------------------------------------------------------------------------
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(103)
-    seeds = [LOGIN, HEARTBEAT, REPORT, SOS, NO_FIX, OBD, ALTERNATIVE] + [
-        vectors.payload(r) for r in vectors.samples("gps103")
-    ]
-    for seed in seeds:
-        for end in range(len(seed) + 1):
-            common.decode_or_protocol_error(CODEC, seed[:end], _ctx())
-    for _ in range(3000):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 6)):
-            if seed:
-                seed[rng.randrange(len(seed))] = rng.choice(b"0123456789,.;*:ANSEWFL%-+/ \r\n\xff")
-        data = bytes(seed)
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, _ctx())
-        framer = CODEC.new_framer()
-        framer.feed(data + rng.randbytes(rng.randrange(50)))
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except ProtocolError:
-            pass
-        assert framer.buffered <= CODEC.max_frame
+        CODEC.decode(frame, common.ctx(RECEIVED))
 
 
 # --- device ------------------------------------------------------------------------------
 def test_device_round_trip() -> None:
     fix = Fix(datetime(2024, 5, 6, 7, 8, 9, 123000, tzinfo=UTC), -33.123456, 151.654321, 42.0, 123.0, 30.0)
     device = Gps103Device("861234567890123")
-    frames = [*device.login(), device.heartbeat(), device.position(fix), *device.batch([fix]), device.alarm(fix, "sos")]
-    for frame in frames:
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        assert common.frames(CODEC, frame) == [frame]
-        info = CODEC.inspect(frame, "tcp")
-        assert (info.reply is not None) == device.expects_reply(frame)
-        if info.reply is not None:
-            assert device.check_reply(frame, info.reply)
+    sent = [*device.login(), device.heartbeat(), device.position(fix), *device.batch([fix]), device.alarm(fix, "sos")]
+    common.device_round_trip(CODEC, device, sent, ctx=common.ctx(RECEIVED))
     record = _one(device.position(fix))
-    assert record.fix_time == fix.time
-    assert record.latitude == pytest.approx(fix.latitude, abs=1e-5)
-    assert record.longitude == pytest.approx(fix.longitude, abs=1e-5)
+    assert common.at_fix(record, fix)
     assert record.speed == pytest.approx(42.0, abs=0.01) and record.course == 123.0 and record.altitude == 30.0
     for alarm in ALARM_KEYWORDS:
         assert _one(device.alarm(fix, alarm)).alarms == [alarm]

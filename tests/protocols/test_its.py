@@ -1,16 +1,14 @@
-"""ITS / AIS-140: hand-built packets of each layout, replies, framing, detection, fuzz, device round trip."""
+"""ITS / AIS-140: hand-built packets of each layout, replies, framing, detection, device round trip."""
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import its
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, ProtocolError
+from trackpipe.protocols.base import Context, DecodeError, Detection, Fix
 from trackpipe.protocols.devices.its import Device
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = its.CODEC
@@ -155,45 +153,17 @@ def test_malformed() -> None:
             CODEC.decode(bad, CTX)
 
 
-def test_fuzz() -> None:
-    rng = random.Random(5)
-    seeds = [vectors.payload(r) for r in vectors.samples("its")] + [NRM, EPB, LOGIN, LGN]
-    for i in range(2500):
-        data = bytearray(rng.choice(seeds))
-        for _ in range(rng.randint(1, 5)):
-            data[rng.randrange(len(data))] = rng.choice(b",*$0123456789.NSEWLH\r\n") if i % 2 else rng.randrange(256)
-        raw = bytes(data[: rng.randrange(1, len(data) + 1)]) if i % 3 == 0 else bytes(data)
-        CODEC.detect(raw, "tcp")
-        common.decode_or_protocol_error(CODEC, raw, CTX)
-        framer = CODEC.new_framer()
-        framer.feed(raw)
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except ProtocolError:
-            pass
-        assert framer.buffered <= CODEC.max_frame
-
-
 FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), 12.976593, -77.549782, speed=57.3, course=123, altitude=80)
 
 
 def test_device_round_trip() -> None:
     device = Device("861000000000007")
     frames = [*device.login(), device.heartbeat(), device.position(FIX), device.alarm(FIX, "sos"), *device.batch([FIX])]
-    for frame in frames:
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        assert common.frames(CODEC, frame) == [frame]
-        info = CODEC.inspect(frame, "tcp")
-        assert info.device_id == device.device_id
-        if device.expects_reply(frame):
-            assert device.check_reply(frame, info.reply)
-    (r,) = CODEC.decode(device.position(FIX), CTX).records
-    assert r.fix_time == FIX.time and r.valid
-    assert r.latitude == pytest.approx(FIX.latitude, abs=1e-5)
-    assert r.longitude == pytest.approx(FIX.longitude, abs=1e-5)
+    decoded = common.device_round_trip(CODEC, device, frames, ctx=CTX, device_id=device.device_id)
+    (r,) = decoded[-3].records
+    assert common.at_fix(r, FIX) and r.valid
     assert r.speed == pytest.approx(57.3)
-    assert CODEC.decode(device.alarm(FIX, "sos"), CTX).records[0].alarms == ["sos"]
-    assert CODEC.decode(device.batch([FIX])[0], CTX).records[0].archive
+    assert decoded[-2].records[0].alarms == ["sos"]
+    assert decoded[-1].records[0].archive
     with pytest.raises(ValueError):
         device.alarm(FIX, "tow")

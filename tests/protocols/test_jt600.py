@@ -1,14 +1,13 @@
-"""JT600: binary and text frames, escapes, replies, framing, detection, fuzzing, device round trip."""
+"""JT600: binary and text frames, escapes, replies, framing, detection, device round trip."""
 
 from __future__ import annotations
 
-import random
 import struct
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import h02, jt600
-from trackpipe.protocols.base import Context, Detection, Fix, ProtocolError
+from trackpipe.protocols.base import Context, Detection, Fix
 from trackpipe.protocols.devices.jt600 import Device, bcd_location
 
 from tests import vectors
@@ -18,7 +17,6 @@ CODEC = jt600.CODEC
 ID = "3301210003"
 WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 FIX = Fix(WHEN, 22.5498, -114.0771, speed=42, course=180, satellites=9)
-CTX = Context("tcp", None, WHEN)
 SHORT_V1 = bytes.fromhex("24311021600111001b16021105591022329862114046227b0598095080012327951435161f")
 
 
@@ -162,15 +160,9 @@ def test_framing() -> None:
 def test_device_round_trip() -> None:
     dev = Device(ID)
     assert dev.login() == []
-    for frame in (dev.heartbeat(), dev.position(FIX), dev.alarm(FIX, "vibration"), *dev.batch([FIX, FIX])):
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        assert common.frames(CODEC, frame) == [frame]
-        info = CODEC.inspect(frame, "tcp")
-        assert info.device_id == ID
-        assert dev.expects_reply(frame) == (info.reply is not None)
-        if info.reply:
-            assert dev.check_reply(frame, info.reply)
-        for rec in decode(frame).records:
+    sent = [dev.heartbeat(), dev.position(FIX), dev.alarm(FIX, "vibration"), *dev.batch([FIX, FIX])]
+    for decoded in common.device_round_trip(CODEC, dev, sent, ctx=Context("tcp", None, WHEN), device_id=ID):
+        for rec in decoded.records:
             assert rec.fix_time == WHEN and rec.valid
             assert rec.latitude == pytest.approx(FIX.latitude, abs=1e-5)
             assert rec.longitude == pytest.approx(FIX.longitude, abs=1e-5)
@@ -179,30 +171,3 @@ def test_device_round_trip() -> None:
     assert decode(dev.alarm(FIX, "lowBattery")).records[0].alarms == ["lowBattery"]
     with pytest.raises(ValueError):
         dev.alarm(FIX, "sos")
-
-
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(5014)
-    seeds = [vectors.payload(r) for r in vectors.samples("jt600")] + [Device(ID).alarm(FIX, "powerCut")]
-    for i in range(3000):
-        if i % 3 == 0:
-            data = rng.choice((b"$", b"(")) + bytes(rng.randrange(256) for _ in range(rng.randrange(0, 60)))
-        else:
-            data = bytearray(rng.choice(seeds))
-            for _ in range(rng.randrange(1, 4)):
-                data[rng.randrange(len(data))] = rng.randrange(256)
-            data = bytes(data[: rng.randrange(1, len(data) + 1)])
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, CTX)
-        framer = CODEC.new_framer()
-        try:
-            framer.feed(data * 2)
-            while framer.next_frame() is not None:
-                pass
-        except ProtocolError:
-            pass
-        assert framer.buffered <= CODEC.max_frame
-
-
-def test_does_not_claim_other_protocols() -> None:
-    assert common.foreign_claims(CODEC, CODEC.transports) == []

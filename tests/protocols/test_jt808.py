@@ -1,12 +1,10 @@
-"""JT/T 808: corpus samples, hand-built frames, replies, framing, device round trip."""
+"""JT/T 808: hand-built frames, replies, framing, device round trip."""
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 from functools import reduce
 from operator import xor
-from typing import Any
 
 import pytest
 from trackpipe.protocols import jt808
@@ -21,57 +19,9 @@ from trackpipe.protocols.base import (
 )
 from trackpipe.protocols.devices.jt808 import Device as Jt808Device
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = jt808.CODEC
-SAMPLES = vectors.samples("jt808")
-FRAME_RECORDS = [r for r in SAMPLES if r["kind"] == "frame"]
-DECODER_RECORDS = [r for r in SAMPLES if r["kind"] != "frame"]
-
-# Corpus records (by line of Jt808ProtocolDecoderTest) whose frames are broken:
-# Traccar never checks the XOR or the length field, we dead-letter such frames.
-BROKEN = {
-    142: "XOR checksum of the sample is wrong (86, frame says 1b)",
-    328: "sample truncated: length field says 50 body bytes, frame has 40 (and XOR is wrong)",
-    409: "XOR checksum of the sample is wrong (9a, frame says 9b)",
-    415: "XOR checksum of the sample is wrong (2d, frame says ef)",
-    425: "length field says 122 body bytes, frame has 107",
-}
-#: expectations this module does not implement: none left (vendor items, lock bodies,
-#: transparent data and the model overrides are decoded)
-NOT_IMPLEMENTED: dict[int, str] = {}
-
-#: Traccar attribute key -> Record field for the values this pipeline normalizes
-NORMALIZED = {
-    "sat": "satellites",
-    "batteryLevel": "battery_level",
-    "battery": "battery",
-    "power": "power",
-    "ignition": "ignition",
-    "odometer": "odometer",
-}
-
-
-def wire(record: dict[str, Any]) -> bytes:
-    """The bytes the device sent.  Traccar's decoder tests hold what its frame
-    decoder outputs, i.e. the UNESCAPED content between the flags (several
-    samples carry a bare 7E or 7D); re-escaping gives the wire frame."""
-    data = vectors.payload(record)
-    if data[:1] != b"\x7e":
-        return data  # text answer "(...)"
-    return b"\x7e" + jt808.escape(data[1:-1]) + b"\x7e"
-
-
-def _marks(record: dict[str, Any], *tables: dict[int, str]) -> list[Any]:
-    for table in tables:
-        if record["line"] in table:
-            return [pytest.mark.xfail(reason=table[record["line"]], strict=True)]
-    return []
-
-
-def _params(records: list[dict[str, Any]], *tables: dict[int, str]) -> list[Any]:
-    return [pytest.param(r, id=vectors.sample_id(r), marks=_marks(r, *tables)) for r in records]
 
 
 def assemble(msg_id: int, terminal: str, serial: int, body: bytes, version: int | None = None) -> bytes:
@@ -95,96 +45,6 @@ def location_body(
 
 def decode(data: bytes, **options: str) -> jt808.Decoded:
     return CODEC.decode(data, Context(options=options))
-
-
-def frames_of(data: bytes, chunk: int | None = None) -> tuple[list[bytes], list[bytes]]:
-    framer = CODEC.new_framer()
-    frames: list[bytes] = []
-    garbage: list[bytes] = []
-    step = chunk or max(1, len(data))
-    for start in range(0, len(data), step):
-        framer.feed(data[start : start + step])
-        while True:
-            try:
-                item = framer.next_frame()
-            except FramingError as exc:
-                assert not exc.fatal
-                garbage.append(exc.discarded)
-                continue
-            if item is None:
-                break
-            frames.append(item)
-    return frames, garbage
-
-
-# ---------------------------------------------------------------- corpus
-
-
-@pytest.mark.parametrize("record", _params(FRAME_RECORDS))
-def test_corpus_frame(record: dict[str, Any]) -> None:
-    vectors.require()
-    frames, _ = frames_of(vectors.payload(record))
-    # Traccar's frame decoder returns the frame UNESCAPED (and skips leading junk
-    # such as "2424"); ours returns the escaped wire frame, so unescape to compare.
-    assert frames
-    assert b"\x7e" + jt808.unescape(frames[0][1:-1]) + b"\x7e" == vectors.expected_frame(record)
-
-
-@pytest.mark.parametrize("record", _params(DECODER_RECORDS, BROKEN, NOT_IMPLEMENTED))
-def test_corpus_decode(record: dict[str, Any]) -> None:
-    vectors.require()
-    model = (record.get("decoder_config") or {}).get("setModelOverride")
-    result = CODEC.decode(wire(record), Context(options={"model": model} if model else {}))
-    kind, expected = record["kind"], record["expected"]
-    located = [r for r in result.records if r.has_position]
-    if kind in ("verifyPosition", "verifyPositions"):
-        assert located
-        if expected:
-            _check_position(located[0], expected)
-    elif kind == "verifyNull":
-        assert not located
-    elif kind == "verifyAttributes":
-        assert result.records
-    elif kind == "verifyAttribute":
-        assert result.records
-        _check_attribute(result.records[0], expected["key"], expected["value"])
-
-
-def _check_position(rec: Record, expected: dict[str, Any]) -> None:
-    if "time" in expected:
-        assert rec.fix_time == datetime.fromisoformat(expected["time"]).astimezone(UTC)
-    if "valid" in expected:
-        assert rec.valid == expected["valid"]
-    if "lat" in expected:
-        assert rec.latitude == pytest.approx(expected["lat"], abs=1e-5)
-        assert rec.longitude == pytest.approx(expected["lon"], abs=1e-5)
-
-
-def _check_attribute(rec: Record, key: str, value: Any) -> None:
-    if key == "alarm":
-        assert set(rec.alarms) == set(value.split(","))
-    elif key in NORMALIZED:
-        assert getattr(rec, NORMALIZED[key]) == pytest.approx(value)
-    elif isinstance(value, bool):
-        assert rec.attributes.get(key) == str(value).lower()
-    elif isinstance(value, int | float):
-        assert key in rec.attributes
-        assert float(rec.attributes[key]) == pytest.approx(value)
-    else:
-        assert rec.attributes.get(key) == value
-
-
-@pytest.mark.parametrize("record", _params(DECODER_RECORDS, BROKEN))
-def test_detect_own_samples(record: dict[str, Any]) -> None:
-    vectors.require()
-    assert CODEC.detect(wire(record), "tcp") is Detection.YES
-    # as stored (unescaped, as logged by Traccar) the length field still lands on the flag
-    assert CODEC.detect(vectors.payload(record), "udp") is Detection.YES
-
-
-def test_detect_rejects_other_protocols() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp",)) == []
 
 
 def test_detect_navtelecom_flex_and_prefixes() -> None:
@@ -314,8 +174,8 @@ def test_framing_byte_by_byte_and_garbage() -> None:
     first = assemble(0x0200, TERMINAL, 0x7E7E, location_body())  # escaped serial
     text = b"(740190311185,1,001,ELOCK,3,529439)"
     stream = b"junk" + first + text + assemble(0x0002, TERMINAL, 1, b"")
-    frames, garbage = frames_of(stream)
-    trickled, trickled_garbage = frames_of(stream, chunk=1)
+    frames, garbage = common.frames_and_garbage(CODEC, stream)
+    trickled, trickled_garbage = common.frames_and_garbage(CODEC, stream, chunk=1)
     assert trickled == frames
     assert garbage == [b"junk"] and b"".join(trickled_garbage) == b"junk"
     assert frames == [first, text, stream[-len(frames[2]) :]]
@@ -325,7 +185,7 @@ def test_framing_byte_by_byte_and_garbage() -> None:
 
 def test_stray_parenthesis_is_garbage_not_a_text_frame() -> None:
     heartbeat = assemble(0x0002, TERMINAL, 1, b"")
-    frames, garbage = frames_of(b"(" + b"x" * 600 + heartbeat)
+    frames, garbage = common.frames_and_garbage(CODEC, b"(" + b"x" * 600 + heartbeat)
     assert frames == [heartbeat] and b"".join(garbage) == b"(" + b"x" * 600
 
 
@@ -374,33 +234,6 @@ def test_device_alarms(alarm: str) -> None:
     data = Jt808Device("13511221122").alarm(FIX, alarm)
     result = decode(data)
     assert result.kind == "alarm" and result.records[0].alarms == [alarm]
-
-
-# ---------------------------------------------------------------- robustness
-
-
-def _survives(data: bytes) -> None:
-    CODEC.detect(data, "tcp")
-    common.decode_or_protocol_error(CODEC, data, Context())
-
-
-def test_random_bytes() -> None:
-    rng = random.Random(808)
-    for _ in range(2000):
-        body = bytes(rng.randrange(256) for _ in range(rng.randrange(60)))
-        _survives(body)
-        _survives(b"\x7e" + body + b"\x7e")
-        head = assemble(0x0200, TERMINAL, 1, location_body(extra=body))
-        _survives(head)
-
-
-@pytest.mark.parametrize("record", _params(DECODER_RECORDS))
-def test_truncations(record: dict[str, Any]) -> None:
-    vectors.require()
-    data = wire(record)
-    for cut in range(1, len(data)):
-        _survives(data[:cut])
-        _survives(data[:cut] + b"\x7e")
 
 
 # ---------------------------------------------------------------- vendor items, models, other messages
@@ -561,7 +394,7 @@ def test_alternative_delimiter_e7() -> None:
     assert CODEC.detect(data, "tcp") is Detection.YES
     assert CODEC.detect(data[:8], "tcp") is Detection.MORE
     assert CODEC.detect(b"\xe7\x81\x00", "tcp") is Detection.NO
-    frames, garbage = frames_of(b"\x01\x02" + data, chunk=3)
+    frames, garbage = common.frames_and_garbage(CODEC, b"\x01\x02" + data, chunk=3)
     assert frames == [data] and garbage
     info = CODEC.inspect(data, "tcp")
     assert info.device_id == "1351122112233"

@@ -3,6 +3,8 @@ and byte by byte, resync on garbage, size caps, readers."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from trackpipe.protocols.base import DecodeError, FramingError
 from trackpipe.protocols.kit import checksums, readers
@@ -10,9 +12,18 @@ from trackpipe.protocols.kit.framing import (
     DelimitedFramer,
     LengthFramer,
     LineFramer,
+    PairedFramer,
     ascii_length,
+    drain,
+    drop_leading,
+    escape,
     length_field,
+    partial_start,
+    resync_cut,
     split_with,
+    take,
+    take_sized,
+    unescape,
 )
 
 CHECK = b"123456789"
@@ -151,3 +162,106 @@ def test_crc_fast_paths_match_the_byte_table(crc: checksums.Crc) -> None:
     for n in range(100):
         data = rng.randbytes(n)
         assert crc(data) == crc._by_bytes(data) == crc(bytearray(data))
+
+
+@pytest.mark.parametrize("step", [1, 3, 1000])
+def test_length_framer_several_magics_and_minimum(step: int) -> None:
+    """Castel-style `@@`/`$$` frames: LE total length at 2, CR LF trailer, a floor on the size."""
+    framer = LengthFramer(
+        64, 4, length_field(2, 2, adjust=-4, byteorder="little"), magic=(b"@@", b"$$"), trailer=b"\r\n", minimum=8
+    )
+    a, b = b"@@\x08\x00xy\r\n", b"$$\x09\x00xyz\r\n"
+    junk: list[bytes] = []
+    assert _all_frames(framer, b"zz$" + a + b + b"$$\x05\x00\r\n" + a, step, junk) == [a, b, a]
+    assert b"".join(junk) == b"zz$" + b"$$\x05\x00\r\n"
+    framer = LengthFramer(64, 4, length_field(2, 2, adjust=-4, byteorder="little"), magic=(b"@@", b"$$"))
+    framer.feed(b"$")
+    assert framer.next_frame() is None  # may still become `$$`
+
+
+def test_resync_cut_and_partial_start_with_several_starts() -> None:
+    assert resync_cut(bytearray(b"xx$$..@@"), (b"@@", b"$$")) == 2
+    assert resync_cut(bytearray(b"xxx@"), (b"@@", b"$$")) == 3  # the trailing `@` is kept
+    assert resync_cut(bytearray(b"xxx"), (b"@@", b"$$")) == 3
+    assert resync_cut(bytearray(b"ab$"), b"$$") == resync_cut(bytearray(b"ab$"), (b"$$",)) == 2
+    assert partial_start(bytearray(b"@"), (b"@@", b"$$")) and not partial_start(bytearray(b"@x"), (b"@@",))
+
+
+def test_drop_leading_take_and_take_sized() -> None:
+    buf = bytearray(b"\r\n\x00abc")
+    assert drop_leading(buf, b"\r\n\x00") and buf == b"abc"
+    assert not drop_leading(buf, b"\r\n") and buf == b"abc"
+    assert take(buf, 2) == b"ab" and buf == b"c"
+    buf = bytearray(b"abcd")
+    assert take_sized(buf, 5, 10) is None and buf == b"abcd"
+    assert take_sized(buf, 3, 10) == b"abc" and buf == b"d"
+    with pytest.raises(FramingError) as err:
+        take_sized(buf, 11, 10)
+    assert err.value.fatal and not buf
+
+
+def test_drain_keeps_the_rest_and_reports_the_datagram() -> None:
+    framer = LineFramer(64)
+    assert drain(framer, b"a\nb\nrest") == [b"a\n", b"b\n"]
+    assert framer.take_rest() == b"rest"
+    with pytest.raises(FramingError) as err:
+        drain(DelimitedFramer(b"*", b"#", 64), b"x*a#", b"\r\nx*a#")
+    assert err.value.discarded == b"\r\nx*a#"
+    with pytest.raises(FramingError, match="incomplete packet in datagram"):
+        split_with(LineFramer(64), b"a\nb", "packet")
+
+
+def test_byte_stuffing() -> None:
+    codes = {0x00: 0x1B, 0xE3: 0xF8}  # GoSafe: 1B 00 = 1B, 1B E3 = F8
+    assert escape(b"a\x1bb\xf8c", 0x1B, codes) == b"a\x1b\x00b\x1b\xe3c"
+    assert unescape(b"a\x1b\x00b\x1b\xe3c", 0x1B, codes) == b"a\x1bb\xf8c"
+    assert unescape(b"a\x1b\x07b\x1b", 0x1B, codes) == b"ab\x1b"  # unknown code dropped, last escape kept
+    assert unescape(b"a}\x07b}", ord("}"), {0x01: ord("}")}, keep_unknown=True) == b"a}\x07b}"
+    assert unescape(bytearray(b"plain"), 0x1B, codes) == b"plain"
+    text = {0x15: ord("("), 0x14: ord(")"), 0x00: ord("=")}  # codes that are themselves no plain bytes
+    assert unescape(escape(b"x()=y", ord("="), text), ord("="), text) == b"x()=y"
+
+
+def test_strict_number_fields() -> None:
+    assert readers.decimal("12.50") == 12.5 and readers.decimal("7") == 7.0
+    assert readers.decimal("", 0.0) == 0.0
+    for bad in ("", "inf", "nan", "1_0", "1e3", "-1", "+1", " 1", "1.", ".5", "\u0661"):
+        with pytest.raises(DecodeError):
+            readers.decimal(bad)
+    assert readers.integer("0042") == 42 and readers.integer("", 3) == 3
+    for bad in ("", "-1", "1_0", " 1", "1.0", "\u0661"):
+        with pytest.raises(DecodeError):
+            readers.integer(bad)
+
+
+def test_nearest_day() -> None:
+    received = datetime(2026, 3, 10, 0, 5, tzinfo=UTC)
+    assert readers.nearest_day(datetime(2026, 3, 10, 23, 59, tzinfo=UTC), received).day == 9
+    assert readers.nearest_day(datetime(2026, 3, 10, 11, 0, tzinfo=UTC), received).day == 10
+    late = datetime(2026, 3, 10, 23, 58, tzinfo=UTC)
+    assert readers.nearest_day(datetime(2026, 3, 10, 0, 1, tzinfo=UTC), late).day == 11
+
+
+def test_signed_fields_and_java_trim() -> None:
+    assert readers.twos_complement(0xFF, 8) == -1 and readers.twos_complement(0x7F, 8) == 127
+    assert readers.twos_complement(0x400, 11) == -1024 and readers.twos_complement(0xFFFFFFFE, 32) == -2
+    assert readers.sign_magnitude(0x8005, 16) == -5 and readers.sign_magnitude(0x0005, 16) == 5
+    assert readers.sign_magnitude(0x80000000, 32) == 0 and readers.sign_magnitude(0x80000010, 32) == -16
+    assert readers.java_trim("\x00\x00 ab c\t\r\n\x00") == "ab c"
+    assert readers.java_trim("\xa0x\xa0") == "\xa0x\xa0"  # only characters up to the space
+
+
+@pytest.mark.parametrize("step", [1, 4, 1000])
+def test_paired_framer_each_start_with_its_end(step: int) -> None:
+    """GoSafe/Ulbotech shape: `*`...`#` text and `F8`...`F8` binary, CR/LF between frames."""
+    framer = PairedFramer({b"*": b"#", b"\xf8": b"\xf8"}, 64)
+    text, binary = b"*GS,1#", b"\xf8\x01#*\x02\xf8"
+    junk: list[bytes] = []
+    data = b"xy" + text + b"\r\n" + binary + b"z" + text
+    assert _all_frames(framer, data, step, junk) == [text, binary, text]
+    assert b"".join(junk) == b"xyz"
+    framer = PairedFramer({b"*": b"#"}, 8)
+    framer.feed(b"*123456789#")
+    with pytest.raises(FramingError) as err:
+        framer.next_frame()
+    assert err.value.fatal and err.value.reason == "frame too large"

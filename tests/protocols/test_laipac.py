@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import laipac
-from trackpipe.protocols.base import ChecksumError, Context, DecodeError, Detection, Fix, FramingError
+from trackpipe.protocols.base import ChecksumError, DecodeError, Detection, Fix, Record
 from trackpipe.protocols.devices.laipac import ALARM_EVENTS
 from trackpipe.protocols.devices.laipac import Device as LaipacDevice
 from trackpipe.protocols.kit.checksums import nmea
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = laipac.CODEC
@@ -31,13 +29,8 @@ CELL = signed(
 ECHK = signed("$ECHK,99999999,0")
 
 
-def _ctx(**options: str) -> Context:
-    return Context(received_at=NOW, options=options)
-
-
-def _one(frame: bytes, **options: str):
-    (record,) = CODEC.decode(frame, _ctx(**options)).records
-    return record
+def _one(frame: bytes, **options: str) -> Record:
+    return common.one_record(CODEC, frame, common.ctx(NOW, **options))
 
 
 def test_detect() -> None:
@@ -49,11 +42,6 @@ def test_detect() -> None:
         assert CODEC.detect(foreign, "tcp") is Detection.NO, foreign
 
 
-def test_no_other_protocol_detected_as_laipac() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp",)) == []
-
-
 def test_framing() -> None:
     stream = ECHK + b"\r\n" + AVRMC + b"\r\n" + CELL + b"\n"
     want = [ECHK + b"\r\n", AVRMC + b"\r\n", CELL + b"\n"]
@@ -63,7 +51,7 @@ def test_framing() -> None:
 
 
 def test_avrmc_fields() -> None:
-    decoded = CODEC.decode(AVRMC, _ctx())
+    decoded = CODEC.decode(AVRMC, common.ctx(NOW))
     (r,) = decoded.records
     assert decoded.device_id == "99999999" and decoded.kind == "position"
     assert r.fix_time == datetime(2003, 7, 18, 16, 43, 39, tzinfo=UTC) and r.valid
@@ -120,19 +108,19 @@ def test_replies() -> None:
 
 
 def test_eavsys_and_others() -> None:
-    decoded = CODEC.decode(signed("$EAVSYS,MSG00002,8901260882228888888,+15551234567,,V1.50"), _ctx())
+    decoded = CODEC.decode(signed("$EAVSYS,MSG00002,8901260882228888888,+15551234567,,V1.50"), common.ctx(NOW))
     (r,) = decoded.records
     assert decoded.kind == "status" and not r.has_position
     assert r.attributes == {"iccid": "8901260882228888888", "phone": "+15551234567", "versionFw": "V1.50"}
     for frame in (ECHK, signed("$AVSYS,99999999,V1.50,SN0000103,32768")):
-        assert CODEC.decode(frame, _ctx()).records == []
+        assert CODEC.decode(frame, common.ctx(NOW)).records == []
 
 
 def test_bad_frames() -> None:
     with pytest.raises(ChecksumError):
         CODEC.inspect(AVRMC[:-2] + b"00", "tcp")
     with pytest.raises(ChecksumError):
-        CODEC.decode(AVRMC[:-2] + b"ZZ", _ctx())
+        CODEC.decode(AVRMC[:-2] + b"ZZ", common.ctx(NOW))
     for bad in (
         AVRMC[: AVRMC.index(b"*")],
         signed("$AVRMC,99999999,164339,a,4351.0542,N,07923.5445,W,0.29,78.66,180703,0,3.727"),
@@ -143,7 +131,7 @@ def test_bad_frames() -> None:
         b"AVRMC",
     ):
         with pytest.raises(DecodeError):
-            CODEC.decode(bad, _ctx())
+            CODEC.decode(bad, common.ctx(NOW))
 
 
 FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -12.0462, -77.0428, speed=57.3, course=123.45)
@@ -154,49 +142,13 @@ def test_device_round_trip() -> None:
     (login,) = device.login()
     frames = [login, device.heartbeat(), device.position(FIX), *device.batch([FIX])]
     frames += [device.alarm(FIX, alarm) for alarm in sorted(ALARM_EVENTS)]
-    for frame in frames:
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        assert common.frames(CODEC, frame) == [frame]
-        info = CODEC.inspect(frame, "tcp")
-        assert info.device_id == "99999999"
-        if device.expects_reply(frame):
-            assert info.reply is not None and device.check_reply(frame, info.reply)
-        else:
-            assert info.reply is None
-    (r,) = CODEC.decode(device.position(FIX), _ctx()).records
-    assert r.fix_time == FIX.time and r.valid
-    assert r.latitude == pytest.approx(FIX.latitude, abs=1e-5) and r.longitude == pytest.approx(FIX.longitude, abs=1e-5)
+    decoded = common.device_round_trip(CODEC, device, frames, ctx=common.ctx(NOW), device_id="99999999")
+    (r,) = decoded[2].records
+    assert common.at_fix(r, FIX) and r.valid
     assert r.speed == pytest.approx(FIX.speed, abs=0.01) and r.course == FIX.course
     for alarm in ALARM_EVENTS:
-        assert CODEC.decode(device.alarm(FIX, alarm), _ctx()).records[0].alarms == [alarm]
+        assert CODEC.decode(device.alarm(FIX, alarm), common.ctx(NOW)).records[0].alarms == [alarm]
     with pytest.raises(ValueError):
         device.alarm(FIX, "jamming")
     with pytest.raises(ValueError):
         LaipacDevice("99-99")
-
-
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(5048)
-    seeds = [vectors.payload(r) for r in vectors.samples("laipac")] + [AVRMC, CELL, ECHK]
-    ctx = _ctx(model="SF-Lite")
-    for _ in range(2000):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 6)):
-            seed[rng.randrange(len(seed))] = rng.choice(b"$*,.0123456789ABCDEFavrpNSEW\r\n\xb2")
-        data = bytes(seed[: rng.randrange(len(seed) + 1)]) if rng.random() < 0.3 else bytes(seed)
-        if rng.random() < 0.1:
-            data = rng.randbytes(rng.randrange(60))
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, ctx)
-        # a mutated body with a recomputed checksum reaches the field parsers
-        star = data.rfind(b"*")
-        if star > 1 and data.startswith(b"$"):
-            common.decode_or_protocol_error(CODEC, data[:star] + b"*%02X" % nmea(data[:star]), ctx)
-        framer = CODEC.new_framer()
-        framer.feed(data)
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except FramingError:
-            pass
-        assert framer.buffered <= CODEC.max_frame

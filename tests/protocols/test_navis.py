@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import random
 import struct
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import navis
-from trackpipe.protocols.base import ChecksumError, Context, DecodeError, Detection, Fix, FramingError
+from trackpipe.protocols.base import ChecksumError, DecodeError, Detection, Fix, FramingError
 from trackpipe.protocols.devices.navis import Device as NavisDevice
 from trackpipe.protocols.devices.navis import ntcb
 from trackpipe.protocols.kit.checksums import CRC8_EGTS
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = navis.CODEC
@@ -27,10 +25,6 @@ NTCB_T = bytes.fromhex(
     "404e5443010000000000000059009adb2a3e54250000000000ff1500040b0a1008291838001200760ee600000000000000000000000f15"
     "00040b0a10ac20703fb1aec23f00000000320149668f430000000000000000000000000000000000000000000000f3808080"
 )
-
-
-def _ctx(**options: str) -> Context:
-    return Context(options=options)
 
 
 def _crc(data: bytes) -> bytes:
@@ -50,11 +44,6 @@ def test_detect() -> None:
     )
     for foreign in (b"@@\x00\x11", b"@P,1234,", jt808, b"~Z", HANDSHAKE[:15] + b"\x00"):
         assert CODEC.detect(foreign, "tcp") is Detection.NO
-
-
-def test_no_other_protocol_detected_as_navis() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp",)) == []
 
 
 # --- framing -------------------------------------------------------------------------
@@ -97,57 +86,57 @@ def test_replies() -> None:
 
 # --- decode --------------------------------------------------------------------------
 def test_flex_record() -> None:
-    (rec,) = CODEC.decode(FLEX_T, _ctx()).records
+    (rec,) = CODEC.decode(FLEX_T, common.ctx()).records
     assert rec.fix_time == datetime(2019, 1, 17, 10, 23, 20, tzinfo=UTC) and rec.valid
     assert rec.latitude == pytest.approx(56.33996, abs=1e-5) and rec.longitude == pytest.approx(43.80762, abs=1e-5)
     assert rec.attributes["index"] == "4"
 
 
 def test_flex_options() -> None:
-    assert CODEC.decode(FLEX_T, _ctx(flexBitfield="69:ffff300a08080f8388")).records
+    assert CODEC.decode(FLEX_T, common.ctx(flexBitfield="69:ffff300a08080f8388")).records
     with pytest.raises(DecodeError):
-        CODEC.decode(FLEX_T, _ctx(flexBitfield="69:fffe00000000000000"))
+        CODEC.decode(FLEX_T, common.ctx(flexBitfield="69:fffe00000000000000"))
     with pytest.raises(DecodeError):
-        CODEC.decode(FLEX_T, _ctx(flexDataSize="41"))
+        CODEC.decode(FLEX_T, common.ctx(flexDataSize="41"))
     with pytest.raises(DecodeError):
-        CODEC.decode(FLEX_T, _ctx(flexBitfield="nonsense"))
+        CODEC.decode(FLEX_T, common.ctx(flexBitfield="nonsense"))
     odd = _crc(b"~T" + bytes(4) + bytes(19))
     with pytest.raises(DecodeError):
-        CODEC.decode(odd, _ctx())
+        CODEC.decode(odd, common.ctx())
 
 
 def test_flex20_extra_packages() -> None:
     body = b"\x0a\x20" + struct.pack("<IH", 9, 3) + bytes(4) + b"\x26" + struct.pack("<I", 1_700_000_000)
     body += struct.pack("<iii", 33_600_000, 22_500_000, 1500) + struct.pack("<fHf", 42.5, 90, 12.5)
     record = len(body).to_bytes(2, "big") + body
-    (rec,) = CODEC.decode(_crc(b"~E\x01" + record), _ctx()).records
+    (rec,) = CODEC.decode(_crc(b"~E\x01" + record), common.ctx()).records
     assert (rec.latitude, rec.longitude, rec.altitude, rec.speed, rec.odometer) == (56.0, 37.5, 150.0, 42.5, 12500.0)
     assert rec.satellites == 9 and rec.valid
     assert CODEC.inspect(_crc(b"~E\x01" + record), "tcp").reply == _crc(b"~E\x01")
 
 
 def test_ntcb_records() -> None:
-    (rec,) = CODEC.decode(NTCB_T, _ctx()).records
+    (rec,) = CODEC.decode(NTCB_T, common.ctx()).records
     assert rec.fix_time == datetime(2016, 11, 11, 21, 0, 4, tzinfo=UTC)
     assert rec.latitude == pytest.approx(53.74336, abs=1e-5) and rec.longitude == pytest.approx(87.14437, abs=1e-5)
     six = b"\x06" + struct.pack("<IH", 7, 1) + bytes(6) + b"\x02\x00\x10" + b"\x01" + b"\x03"
     six += struct.pack("<HH", 12000, 4000) + struct.pack("<HHH", 1, 2, 3) + bytes(8) + bytes(28)
     six += bytes(4) + struct.pack("<iH", 0, 0) + b"\x2a" + bytes((8, 9, 10, 6, 4, 24))
     six += struct.pack("<iii", 33_600_000, 22_500_000, 1500) + struct.pack("<fHff", 42.5, 90, 12.5, 0) + bytes(4)
-    (f60,) = CODEC.decode(ntcb(b"*>T" + six), _ctx()).records
+    (f60,) = CODEC.decode(ntcb(b"*>T" + six), common.ctx()).records
     assert f60.fix_time == datetime(2024, 5, 6, 8, 9, 10, tzinfo=UTC) and f60.alarms == ["general"]
     assert (f60.latitude, f60.satellites, f60.power, f60.attributes["adc3"]) == (56.0, 10, 12.0, "3")
     ten = b"\x01" + struct.pack("<IH", 8, 1) + bytes(6) + bytes(3) + bytes(4) + bytes(4) + bytes(6)
-    assert CODEC.decode(ntcb(b"*>A\x01" + ten), _ctx()).records == []  # no navigation block: no record
-    answer = CODEC.decode(ntcb(b"*@CNCT_DRC OK"), _ctx())
+    assert CODEC.decode(ntcb(b"*>A\x01" + ten), common.ctx()).records == []  # no navigation block: no record
+    answer = CODEC.decode(ntcb(b"*@CNCT_DRC OK"), common.ctx())
     assert answer.records[0].attributes["result"] == "*@CNCT_DRC OK"
-    assert CODEC.decode(ntcb(b""), _ctx()).kind == "heartbeat"
+    assert CODEC.decode(ntcb(b""), common.ctx()).kind == "heartbeat"
 
 
 @pytest.mark.parametrize("frame", [b"@NTC", b"~Q\x00\x00", b"\x01", ntcb(b"*>T\x02\x00")])
 def test_malformed(frame: bytes) -> None:
     with pytest.raises(DecodeError):
-        CODEC.decode(frame, _ctx())
+        CODEC.decode(frame, common.ctx())
 
 
 # --- device --------------------------------------------------------------------------
@@ -163,48 +152,10 @@ def test_device_round_trip() -> None:
         device.alarm(FIX, "sos"),
         *device.batch([FIX, FIX]),
     ]
-    assert CODEC.detect(frames[0], "tcp") is Detection.YES
-    assert common.frames(CODEC, b"".join(frames)) == frames
-    for frame in frames:
-        info = CODEC.inspect(frame, "tcp")
-        assert (info.reply is not None) == device.expects_reply(frame)
-        if info.reply is not None:
-            assert device.check_reply(frame, info.reply)
-    (rec,) = CODEC.decode(frames[3], _ctx()).records
-    assert rec.fix_time == FIX.time and rec.valid and rec.speed == 57.5 and rec.course == 124 and rec.altitude == 150
-    assert rec.latitude == pytest.approx(FIX.latitude, abs=1e-5) and rec.longitude == pytest.approx(
-        FIX.longitude, abs=1e-5
-    )
-    assert CODEC.decode(frames[4], _ctx()).records[0].alarms == ["general"]
-    assert len(CODEC.decode(frames[5], _ctx()).records) == 2
+    decoded = common.device_round_trip(CODEC, device, frames, ctx=common.ctx(), joined=True)
+    (rec,) = decoded[3].records
+    assert common.at_fix(rec, FIX) and rec.valid and rec.speed == 57.5 and rec.course == 124 and rec.altitude == 150
+    assert decoded[4].records[0].alarms == ["general"]
+    assert len(decoded[5].records) == 2
     with pytest.raises(ValueError):
         device.alarm(FIX, "overspeed")
-
-
-# --- robustness ----------------------------------------------------------------------
-def test_fuzz_only_protocol_errors() -> None:
-    seeds = [vectors.payload(r) for r in vectors.samples("navis")] + [HANDSHAKE, NEGOTIATION, FLEX_T, NTCB_T]
-    rng = random.Random(5019)
-    ctx = _ctx()
-    for seed in seeds:
-        for end in range(0, len(seed), 5):
-            common.decode_or_protocol_error(CODEC, seed[:end], ctx)
-    for _ in range(1500):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 4)):
-            seed[rng.randrange(len(seed))] = rng.randrange(256)
-        data = bytes(seed)
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, ctx)
-        # re-seal the mutated frame so decoding gets past the checksums
-        if data[:1] == b"~" and len(data) > 3:
-            common.decode_or_protocol_error(CODEC, _crc(data[:-1]), ctx)
-        framer = CODEC.new_framer()
-        framer.feed(data + rng.randbytes(rng.randrange(40)))
-        for _ in range(50):
-            try:
-                if framer.next_frame() is None:
-                    break
-            except FramingError:
-                pass
-            assert framer.buffered <= CODEC.max_frame

@@ -1,17 +1,15 @@
-"""OsmAnd / Traccar Client HTTP: requests, replies, parameters, JSON, framing, detection, fuzz, device."""
+"""OsmAnd / Traccar Client HTTP: requests, replies, parameters, JSON, framing, detection, device."""
 
 from __future__ import annotations
 
 import json
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import osmand
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError, ProtocolError
+from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError
 from trackpipe.protocols.devices.osmand import Device
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = osmand.CODEC
@@ -177,44 +175,18 @@ def test_malformed() -> None:
             CODEC.decode(bad, CTX)
 
 
-def test_fuzz() -> None:
-    rng = random.Random(11)
-    seeds = [vectors.payload(r) for r in vectors.samples("osmand")] + [GET, FORM, JSON]
-    for i in range(2000):
-        data = bytearray(rng.choice(seeds))
-        for _ in range(rng.randint(1, 5)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-        if i % 4 == 0:
-            data = data[: rng.randrange(len(data) + 1)]
-        raw = bytes(data)
-        CODEC.detect(raw, "tcp")
-        common.decode_or_protocol_error(CODEC, raw, CTX)
-        framer = CODEC.new_framer()
-        framer.feed(raw)
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except ProtocolError:
-            pass
-        assert framer.buffered <= CODEC.max_frame
-
-
 FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -12.0462, -77.0428, speed=57.3, course=123, altitude=80)
 
 
 def test_device_round_trip() -> None:
     device = Device("40000007")
     frames = [*device.login(), device.heartbeat(), device.position(FIX), device.alarm(FIX, "sos"), *device.batch([FIX])]
-    for frame in frames:
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        assert common.frames(CODEC, frame) == [frame]
-        assert device.expects_reply(frame) and device.check_reply(frame, CODEC.inspect(frame, "tcp").reply)
-    (r,) = CODEC.decode(device.position(FIX), CTX).records
-    assert r.fix_time == FIX.time and r.valid
-    assert r.latitude == pytest.approx(FIX.latitude, abs=1e-5)
-    assert r.longitude == pytest.approx(FIX.longitude, abs=1e-5)
+    decoded = common.device_round_trip(CODEC, device, frames, ctx=CTX)
+    assert all(device.expects_reply(f) for f in frames)
+    (r,) = decoded[-3].records
+    assert common.at_fix(r, FIX) and r.valid
     assert r.speed == pytest.approx(57.3, abs=0.01)
-    assert CODEC.decode(device.alarm(FIX, "sos"), CTX).records[0].alarms == ["sos"]
-    assert CODEC.decode(device.batch([FIX])[0], CTX).records[0].archive
+    assert decoded[-2].records[0].alarms == ["sos"]
+    assert decoded[-1].records[0].archive
     with pytest.raises(ValueError):
         device.alarm(FIX, "tow")

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import pt502
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError
+from trackpipe.protocols.base import DecodeError, Detection, Fix, Record
 from trackpipe.protocols.devices.pt502 import ALARM_TYPES
 from trackpipe.protocols.devices.pt502 import Device as Pt502Device
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = pt502.CODEC
@@ -28,13 +26,8 @@ def _wrap(payload: bytes) -> bytes:
     return b"\xbf\xfb\x19" + total.to_bytes(2, "little") + payload
 
 
-def _ctx() -> Context:
-    return Context(received_at=NOW)
-
-
-def _one(frame: bytes):
-    (record,) = CODEC.decode(frame, _ctx()).records
-    return record
+def _one(frame: bytes) -> Record:
+    return common.one_record(CODEC, frame, common.ctx(NOW))
 
 
 def test_detect() -> None:
@@ -58,11 +51,6 @@ def test_detect() -> None:
         assert CODEC.detect(foreign, "tcp") is Detection.NO, foreign
 
 
-def test_no_other_protocol_detected_as_pt502() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp",)) == []
-
-
 def test_framing() -> None:
     batch = _wrap(POS.rstrip(b"\r\n") + b"\n" + POS.rstrip(b"\r\n") + b"\n")
     want = [POS.rstrip(b"\r\n") + b"\n"] * 2
@@ -78,7 +66,7 @@ def test_framing() -> None:
 
 
 def test_position_fields() -> None:
-    decoded = CODEC.decode(POS, _ctx())
+    decoded = CODEC.decode(POS, common.ctx(NOW))
     (r,) = decoded.records
     assert (decoded.kind, decoded.device_id) == ("position", "0000001")
     assert r.fix_time == datetime(2021, 4, 29, 11, 27, 42, 250000, tzinfo=UTC) and r.valid
@@ -97,7 +85,7 @@ def test_position_fields() -> None:
 @pytest.mark.parametrize(("type_", "alarm"), sorted(pt502.TYPE_ALARMS.items()))
 def test_alarm_types(type_: str, alarm: str) -> None:
     frame = POS.replace(b"$POS", b"$" + type_.encode())
-    decoded = CODEC.decode(frame, _ctx())
+    decoded = CODEC.decode(frame, common.ctx(NOW))
     assert decoded.kind == "alarm" and decoded.records[0].alarms == [alarm]
 
 
@@ -107,16 +95,16 @@ def test_photo_announcement_and_chunks() -> None:
     assert (info.kind, info.reply) == ("position", b"#PHD0,960\r\n")
     assert CODEC.inspect(POS.replace(b"$POS", b"$PHO500"), "tcp").reply == b"#PHD0,500\r\n"
     assert CODEC.inspect(POS.replace(b"$POS", b"$PHO0-1"), "tcp").reply is None
-    assert CODEC.decode(pho, _ctx()).records[0].has_position
+    assert CODEC.decode(pho, common.ctx(NOW)).records[0].has_position
     assert pt502.photo_request(960, 3821 - 960) == b"#PHD960,960\r\n"
     chunk = b"$PHD0,8,\xff\xd8\r\n"
-    assert CODEC.inspect(chunk, "tcp").kind == "other" and CODEC.decode(chunk, _ctx()).records == []
+    assert CODEC.inspect(chunk, "tcp").kind == "other" and CODEC.decode(chunk, common.ctx(NOW)).records == []
 
 
 def test_fus() -> None:
     for frame in (FUS, _wrap(FUS + b"\r\r")):
         info = CODEC.inspect(frame, "tcp")
-        decoded = CODEC.decode(frame, _ctx())
+        decoded = CODEC.decode(frame, common.ctx(NOW))
         assert (info.kind, info.device_id) == ("status", "865328026243864")
         (r,) = decoded.records
         assert decoded.device_id == "865328026243864" and not r.has_position
@@ -138,7 +126,7 @@ def test_fus() -> None:
 )
 def test_malformed(frame: bytes) -> None:
     with pytest.raises(DecodeError):
-        CODEC.decode(frame, _ctx())
+        CODEC.decode(frame, common.ctx(NOW))
 
 
 FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -12.0462, -77.0428, speed=57.3, course=123.45)
@@ -148,43 +136,12 @@ def test_device_round_trip() -> None:
     device = Pt502Device("1151000")
     frames = [*device.login(), device.heartbeat(), device.position(FIX), *device.batch([FIX]), device.photo(FIX, 2000)]
     frames += [device.alarm(FIX, alarm) for alarm in sorted(ALARM_TYPES)]
-    for frame in frames:
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        assert common.frames(CODEC, frame) == [frame.rstrip(b"\n")]
-        info = CODEC.inspect(frame, "tcp")
-        assert info.device_id == "1151000"
-        if device.expects_reply(frame):
-            assert info.reply is not None and device.check_reply(frame, info.reply)
-        else:
-            assert info.reply is None
-    (r,) = CODEC.decode(device.position(FIX), _ctx()).records
-    assert r.fix_time == FIX.time and r.valid
-    assert r.latitude == pytest.approx(FIX.latitude, abs=1e-5) and r.longitude == pytest.approx(FIX.longitude, abs=1e-5)
+    framed = lambda frame: frame.rstrip(b"\n")  # noqa: E731
+    common.device_round_trip(CODEC, device, frames, ctx=common.ctx(NOW), device_id="1151000", framed=framed)
+    (r,) = CODEC.decode(device.position(FIX), common.ctx(NOW)).records
+    assert common.at_fix(r, FIX) and r.valid
     assert r.speed == pytest.approx(FIX.speed, abs=0.01) and r.course == FIX.course
     for alarm in ALARM_TYPES:
-        assert CODEC.decode(device.alarm(FIX, alarm), _ctx()).records[0].alarms == [alarm]
+        assert CODEC.decode(device.alarm(FIX, alarm), common.ctx(NOW)).records[0].alarms == [alarm]
     with pytest.raises(ValueError):
         device.alarm(FIX, "jamming")
-
-
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(5017)
-    seeds = [vectors.payload(r)[:400] for r in vectors.samples("pt502")] + [POS, FUS, _wrap(FUS + b"\r\r")]
-    ctx = _ctx()
-    for _ in range(2000):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 6)):
-            seed[rng.randrange(len(seed))] = rng.choice(b"$,./0123456789abcdefAVNSEWPOSHD\xbf\xfb\r\n\xb2")
-        data = bytes(seed[: rng.randrange(len(seed) + 1)]) if rng.random() < 0.3 else bytes(seed)
-        if rng.random() < 0.1:
-            data = rng.randbytes(rng.randrange(60))
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, ctx)
-        framer = CODEC.new_framer()
-        framer.feed(data)
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except FramingError:
-            pass
-        assert framer.buffered <= CODEC.max_frame

@@ -1,17 +1,15 @@
-"""Suntech: hand-built reports from the protocol facts, framing, detection, options, fuzz, device."""
+"""Suntech: hand-built reports from the protocol facts, framing, detection, options, device."""
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import suntech
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, ProtocolError
+from trackpipe.protocols.base import DecodeError, Detection, Fix, Record
 from trackpipe.protocols.devices.suntech import ALERT_CODES
 from trackpipe.protocols.devices.suntech import Device as SuntechDevice
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = suntech.CODEC
@@ -46,14 +44,11 @@ BINARY = bytes.fromhex(
 )
 
 
-def _ctx(**options: str) -> Context:
-    return Context(received_at=datetime(2024, 1, 2, tzinfo=UTC), options=options)
+RECEIVED = datetime(2024, 1, 2, tzinfo=UTC)
 
 
-def _one(frame: bytes, **options: str):
-    decoded = CODEC.decode(frame, _ctx(**options))
-    assert len(decoded.records) == 1, decoded
-    return decoded.records[0]
+def _one(frame: bytes, **options: str) -> Record:
+    return common.one_record(CODEC, frame, common.ctx(RECEIVED, **options))
 
 
 # --- detection -----------------------------------------------------------------------
@@ -81,11 +76,6 @@ def test_detect_prefixes_and_neighbours() -> None:
     )
     for foreign in neighbours:
         assert CODEC.detect(foreign, "tcp") is Detection.NO, foreign
-
-
-def test_no_other_protocol_detected_as_suntech() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp",)) == []
 
 
 # --- framing -------------------------------------------------------------------------
@@ -151,7 +141,7 @@ def test_hbm_options() -> None:
     record = _one(ST300, hbm="1")
     assert record.attributes["hours"] == str(3634 * 60_000) and record.battery == 4.1 and not record.archive
     live0 = ST300[:-1] + b"0"
-    assert CODEC.decode(live0, _ctx(hbm="1")).kind == "batch"
+    assert CODEC.decode(live0, common.ctx(RECEIVED, hbm="1")).kind == "batch"
     frame = (
         b"ST600STT;008594432;20;492;20200212;18:58:30;060bb0e1;334;20;36bb;45;+19.337897;-099.064489;000.398;000.00;"
         b"12;1;5049883;13.61;100100;2;1198;013762;4.2;1;4.68"
@@ -166,7 +156,7 @@ def test_hbm_options() -> None:
     record = _one(frame, hbm="1", includeRpm="true")
     assert record.attributes["rpm"] == "0" and record.attributes["driverUniqueId"] == "012E717F010000"
     with pytest.raises(DecodeError):
-        CODEC.decode(ST300, _ctx(hbm="x"))
+        CODEC.decode(ST300, common.ctx(RECEIVED, hbm="x"))
 
 
 @pytest.mark.parametrize(("code", "alarm"), sorted(suntech.EMERGENCIES.items()))
@@ -179,7 +169,7 @@ def test_alerts(code: int, alarm: str) -> None:
     frame = (
         b"SA200ALT;317652;042;20120829;14:25:58;16d41;-15.618770;-056.083242;000.029;000.00;0;0;2404240;0.00;000000;"
     )
-    decoded = CODEC.decode(frame + str(code).encode(), _ctx())
+    decoded = CODEC.decode(frame + str(code).encode(), common.ctx(RECEIVED))
     assert decoded.kind == "alarm" and decoded.records[0].alarms == [alarm]
 
 
@@ -225,37 +215,8 @@ def test_binary_reports() -> None:
 
 
 def test_keepalive_and_unknown_have_no_records() -> None:
-    assert CODEC.decode(ALIVE, _ctx()).records == []
-    assert CODEC.decode(b"BSA;0820012345;001FFF;82", _ctx()).records == []
-
-
-# --- fuzz ------------------------------------------------------------------------------
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(5011)
-    seeds = [ST300, ST300_EMG, ST600, ALIVE, UNIVERSAL, UEX, ST910, ZIP, BINARY] + [
-        vectors.payload(r) for r in vectors.samples("suntech")
-    ]
-    for seed in seeds:
-        for end in range(len(seed) + 1):
-            common.decode_or_protocol_error(CODEC, seed[:end], _ctx(hbm="2", includeAdc="true", includeTemp="true"))
-    for _ in range(3000):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 6)):
-            if seed:
-                noise = rng.randrange(256) if rng.random() < 0.3 else rng.choice(b"0;.:-+F\r\n")
-                seed[rng.randrange(len(seed))] = noise
-        data = bytes(seed)
-        CODEC.detect(data, "tcp")
-        options = rng.choice(({}, {"hbm": "1"}, {"hbm": "2", "includeTemp": "true", "includeRpm": "true"}))
-        common.decode_or_protocol_error(CODEC, data, _ctx(**options))
-        framer = CODEC.new_framer()
-        framer.feed(data + rng.randbytes(rng.randrange(50)))
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except ProtocolError:
-            pass
-        assert framer.buffered <= CODEC.max_frame
+    assert CODEC.decode(ALIVE, common.ctx(RECEIVED)).records == []
+    assert CODEC.decode(b"BSA;0820012345;001FFF;82", common.ctx(RECEIVED)).records == []
 
 
 # --- device ------------------------------------------------------------------------------
@@ -264,15 +225,13 @@ def test_device_round_trip() -> None:
     device = SuntechDevice("9071310770")
     assert device.login() == []
     frames = [device.heartbeat(), device.position(fix), *device.batch([fix]), device.alarm(fix, "sos")]
-    for frame in frames:
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        assert common.frames(CODEC, frame) == [frame[:-1]]
-        assert CODEC.inspect(frame, "tcp").reply is None and not device.expects_reply(frame)
-    assert CODEC.decode(device.heartbeat(), _ctx()).kind == "heartbeat"
+    common.device_round_trip(CODEC, device, frames, ctx=common.ctx(RECEIVED), framed=lambda frame: frame[:-1])
+    assert not any(device.expects_reply(frame) for frame in frames)
+    assert CODEC.decode(device.heartbeat(), common.ctx(RECEIVED)).kind == "heartbeat"
     record = _one(device.position(fix))
     assert record.fix_time == fix.time and record.valid and not record.archive
     assert (record.latitude, record.longitude, record.speed, record.course) == (-33.123456, 151.654321, 42.0, 123.0)
-    decoded = CODEC.decode(device.batch([fix])[0], _ctx())
+    decoded = CODEC.decode(device.batch([fix])[0], common.ctx(RECEIVED))
     assert decoded.kind == "batch" and decoded.records[0].archive
     for alarm in ALERT_CODES:
         assert _one(device.alarm(fix, alarm)).alarms == [alarm]

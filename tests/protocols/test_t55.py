@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import t55
-from trackpipe.protocols.base import Context, DecodeError, Detection, FramingError
+from trackpipe.protocols.base import DecodeError, Detection, FramingError, Record
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = t55.CODEC
@@ -19,13 +17,8 @@ EXTENDED = b"$GPRMC,012006,A,4828.10,N,1353.52,E,10.00,90.00,180915,020.3,E*42,8
 GGA = b"$GPGGA,235900.000,5355.0314,S,01044.1271,W,1,10,0.7,-46.0,M,0.0,M,0.0,0000"
 
 
-def _ctx() -> Context:
-    return Context(received_at=NOW)
-
-
-def _one(frame: bytes):
-    (record,) = CODEC.decode(frame, _ctx()).records
-    return record
+def _one(frame: bytes) -> Record:
+    return common.one_record(CODEC, frame, common.ctx(NOW))
 
 
 # --- detection -----------------------------------------------------------------------
@@ -67,13 +60,6 @@ def test_neighbours_are_not_claimed() -> None:
     )  # extremtrac's I/O tail
 
 
-def test_only_generic_nmea_claims_foreign_samples() -> None:
-    """t55 is the generic-NMEA fallback: GpsGate's bare $GPRMC lines are plain NMEA and the only claims."""
-    vectors.require()
-    claims = common.foreign_claims(CODEC, ("tcp", "udp"))
-    assert all(sample.startswith("gpsgate-") for sample, _, _ in claims), claims
-
-
 # --- framing -------------------------------------------------------------------------
 def test_lines() -> None:
     stream = b"$PGID,359853000144328*0F\r\n" + RMC + b"\r\n" + GGA + b"\n"
@@ -101,7 +87,7 @@ def test_identification_lines() -> None:
     }
     for frame, device_id in cases.items():
         info = CODEC.inspect(frame, "tcp")
-        decoded = CODEC.decode(frame + b"\r\n", _ctx())
+        decoded = CODEC.decode(frame + b"\r\n", common.ctx(NOW))
         assert (info.kind, info.device_id, info.reply) == ("login", device_id, None), frame
         assert (decoded.kind, decoded.device_id, decoded.records) == ("login", device_id, [])
 
@@ -119,7 +105,7 @@ def test_rmc() -> None:
 
 
 def test_rmc_t55_extension_and_id_prefixes() -> None:
-    decoded = CODEC.decode(EXTENDED, _ctx())
+    decoded = CODEC.decode(EXTENDED, common.ctx(NOW))
     (r,) = decoded.records
     assert decoded.device_id == "123456789012345"
     assert (r.satellites, r.ignition, r.battery, r.attributes["fuel"]) == (8, True, 4, "45")
@@ -131,7 +117,7 @@ def test_rmc_t55_extension_and_id_prefixes() -> None:
         b"4711/022789000688081/": "022789000688081",
     }
     for prefix, device_id in prefixed.items():
-        assert CODEC.decode(prefix + RMC, _ctx()).device_id == device_id
+        assert CODEC.decode(prefix + RMC, common.ctx(NOW)).device_id == device_id
         assert CODEC.inspect(prefix + RMC, "tcp").device_id == device_id
 
 
@@ -153,18 +139,18 @@ def test_other_sentences() -> None:
     assert tr.speed == pytest.approx(1.852) and tr.altitude == 3
     iop = _one(b"$GPIOP,01000000,00000000,0.00,0.00,0.00,0.00,4.69,4.24*49")
     assert (iop.power, iop.battery, iop.has_position) == (4.69, 4.24, False)
-    txt = CODEC.decode(b"$GPTXT,NET,1003,A1,-53,232 01*77", _ctx())
+    txt = CODEC.decode(b"$GPTXT,NET,1003,A1,-53,232 01*77", common.ctx(NOW))
     assert txt.device_id == "1003" and txt.kind == "status"
     assert txt.records[0].attributes == {"operator": "A1", "rssi": "-53", "mcc": "232", "mnc": "1"}
     pubx = CODEC.decode(
         b"$PUBX,00,130209.00,3650.51159,N,01346.10602,E,785.947,D3,4.1,5.2,0.163,87.43,-0.054,7.0,0.88,"
         b"1.21,0.88,24,01012,0*6D",
-        _ctx(),
+        common.ctx(NOW),
     )
     (p,) = pubx.records
     assert pubx.device_id == "01012" and p.satellites == 24 and p.altitude == 785.947 and p.valid
     assert p.speed == 0.163 and p.attributes["accuracy"] == "4.1"
-    qze = CODEC.decode(b"QZE,868994033976700,35,28062020,113553,22.13673,114.57263,10,22,A,1", _ctx())
+    qze = CODEC.decode(b"QZE,868994033976700,35,28062020,113553,22.13673,114.57263,10,22,A,1", common.ctx(NOW))
     (q,) = qze.records
     assert qze.device_id == "868994033976700" and q.fix_time == datetime(2020, 6, 28, 11, 35, 53, tzinfo=UTC)
     assert (q.speed, q.course, q.ignition, q.attributes["event"]) == (10, 22, True, "35")
@@ -175,7 +161,7 @@ def test_wmcs() -> None:
         b"$ID,355826017981316,666,370,ALARM,0x00004000,IOP,M,48,GPSET,V,D,160517,T,161628,S,0:0,"
         b"La,51.64175,N,Lo,2.21816,W,H,21.47,V,12.0,DD,100"
     )
-    decoded = CODEC.decode(frame, _ctx())
+    decoded = CODEC.decode(frame, common.ctx(NOW))
     (w,) = decoded.records
     assert decoded.device_id == "355826017981316" and not w.valid
     assert w.fix_time == datetime(2017, 5, 16, 16, 16, 28, tzinfo=UTC)
@@ -200,24 +186,4 @@ def test_wmcs() -> None:
 )
 def test_malformed(frame: bytes) -> None:
     with pytest.raises(DecodeError):
-        CODEC.decode(frame, _ctx())
-
-
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(5005)
-    seeds = [vectors.payload(r) for r in vectors.samples("t55")] + [RMC, EXTENDED, GGA]
-    ctx = _ctx()
-    for _ in range(2000):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 6)):
-            seed[rng.randrange(len(seed))] = rng.choice(b"$*,.0123456789AVNSEW-/ \r\n\xb2")
-        data = bytes(seed[: rng.randrange(len(seed) + 1)]) if rng.random() < 0.3 else bytes(seed)
-        if rng.random() < 0.1:
-            data = rng.randbytes(rng.randrange(60))
-        for transport in ("tcp", "udp"):
-            CODEC.detect(data, transport)
-        common.decode_or_protocol_error(CODEC, data, ctx)
-        try:
-            CODEC.split_datagram(data)
-        except FramingError:
-            pass
+        CODEC.decode(frame, common.ctx(NOW))

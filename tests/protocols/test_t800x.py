@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import random
 import struct
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import t800x
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError
+from trackpipe.protocols.base import DecodeError, Detection, Fix, FramingError
 from trackpipe.protocols.devices.t800x import ALARM_CODES
 from trackpipe.protocols.devices.t800x import Device as T800xDevice
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = t800x.CODEC
@@ -27,10 +25,6 @@ CELL_ONLY = bytes.fromhex(
     "232302004200000357367031063979003c03842307d000008000000501000000010094009400000002a0b90015102814590694015a"
     "00620cf698620cf49e620cf498"
 )
-
-
-def _ctx(**options: str) -> Context:
-    return Context(options=options)
 
 
 def _message(header: bytes, kind: int, body: bytes, index: int = 7) -> bytes:
@@ -60,11 +54,6 @@ def test_detect_prefixes_and_neighbours() -> None:
     for foreign in (b"##,imei:359586015829802,A;", b"#L#123;pass\r\n", b"%#", b"&&\x99", b"''\x01\x00\x05"):
         assert CODEC.detect(foreign, "tcp") is Detection.NO
     assert CODEC.detect(LOGIN[:7] + b"\xa0" + LOGIN[8:], "tcp") is Detection.NO  # IMEI not BCD
-
-
-def test_no_other_protocol_detected_as_t800x() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp", "udp")) == []
 
 
 # --- framing -------------------------------------------------------------------------
@@ -103,12 +92,12 @@ def test_replies() -> None:
 
 # --- decode --------------------------------------------------------------------------
 def test_login_and_heartbeat_have_no_records() -> None:
-    assert CODEC.decode(LOGIN, _ctx()).records == []
-    assert CODEC.decode(HEARTBEAT, _ctx()).kind == "heartbeat"
+    assert CODEC.decode(LOGIN, common.ctx()).records == []
+    assert CODEC.decode(HEARTBEAT, common.ctx()).kind == "heartbeat"
 
 
 def test_position_fields() -> None:
-    decoded = CODEC.decode(_message(b"##", 0x02, _position_body() + bytes.fromhex("1240")), _ctx())
+    decoded = CODEC.decode(_message(b"##", 0x02, _position_body() + bytes.fromhex("1240")), common.ctx())
     (rec,) = decoded.records
     assert decoded.device_id == "880316890202968"
     assert rec.fix_time == datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC) and rec.valid
@@ -121,7 +110,7 @@ def test_position_fields() -> None:
 
 
 def test_position_without_fix_keeps_the_cell() -> None:
-    (rec,) = CODEC.decode(_message(b"##", 0x02, _position_body(valid=False)), _ctx()).records
+    (rec,) = CODEC.decode(_message(b"##", 0x02, _position_body(valid=False)), common.ctx()).records
     assert not rec.has_position and rec.fix_time == datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert (rec.attributes["mcc"], rec.attributes["mnc"], rec.attributes["lac"]) == ("262", "1", "4660")
 
@@ -136,14 +125,14 @@ def test_alarm_codes(header: bytes, code: int, alarm: str) -> None:
         body += struct.pack(">IH", 99, 0x0004)
     else:
         body = _position_body(alarm=code)
-    decoded = CODEC.decode(_message(header, 0x04, body), _ctx())
+    decoded = CODEC.decode(_message(header, 0x04, body), common.ctx())
     assert decoded.kind == "alarm" and decoded.records[0].alarms == [alarm]
 
 
 def test_model_override_reads_the_battery_volts() -> None:
     frame = _message(b"%%", 0x02, _position_body() + bytes.fromhex("0412") + bytes.fromhex("1240"))
-    (plain,) = CODEC.decode(frame, _ctx()).records
-    (tlw,) = CODEC.decode(frame, _ctx(model="TLW2-2BL")).records
+    (plain,) = CODEC.decode(frame, common.ctx()).records
+    (tlw,) = CODEC.decode(frame, common.ctx(model="TLW2-2BL")).records
     assert plain.power == 4.12 and plain.battery is None
     assert tlw.battery == 4.12 and tlw.power == 12.4
 
@@ -151,26 +140,26 @@ def test_model_override_reads_the_battery_volts() -> None:
 def test_network_ble_command_and_behaviour() -> None:
     operator = "Ab".encode("utf-16-le")
     net = bytes.fromhex("240506070809") + bytes((len(operator),)) + operator + b"\x03LTE\x02B3\x03123\x0589014"
-    (rec,) = CODEC.decode(_message(b"%%", 0x11, net), _ctx()).records
+    (rec,) = CODEC.decode(_message(b"%%", 0x11, net), common.ctx()).records
     assert rec.attributes["operator"] == "Ab" and rec.attributes["iccid"] == "89014"
     ble = (
         bytes.fromhex("240506070809") + b"\x01" + b"\x00\x03" + bytes.fromhex("a1b2c3d4e5f6") + b"\x36\x01" + bytes(17)
     )
-    (tag,) = CODEC.decode(_message(b"%%", 0x10, ble), _ctx()).records
+    (tag,) = CODEC.decode(_message(b"%%", 0x10, ble), common.ctx()).records
     assert tag.attributes["driverUniqueId"] == "a1b2c3d4e5f6" and tag.alarms == ["lowBattery"] and tag.ignition
     text = "OK".encode("utf-16-le")
-    (answer,) = CODEC.decode(_message(b"%%", 0x81, b"\x01" + text), _ctx()).records
+    (answer,) = CODEC.decode(_message(b"%%", 0x81, b"\x01" + text), common.ctx()).records
     assert answer.attributes["result"] == "OK"
     drive = b"\x01" + bytes.fromhex("240506070809") + b"\x00" + bytes(5) + struct.pack("<fff", 10, 20.5, 40.25)
     drive += bytes.fromhex("0573") + struct.pack(">HH", 900, 2100)
-    (event,) = CODEC.decode(_message(b"&&", 0x06, drive), _ctx()).records
+    (event,) = CODEC.decode(_message(b"&&", 0x06, drive), common.ctx()).records
     assert event.alarms == ["hardAcceleration"] and event.latitude == 40.25 and event.course == 90.0
 
 
 @pytest.mark.parametrize("frame", [LOGIN[:14], b"##\x02\x00\x40" + bytes(20), POSITION[:40]])
 def test_malformed(frame: bytes) -> None:
     with pytest.raises(DecodeError):
-        CODEC.decode(frame, _ctx())
+        CODEC.decode(frame, common.ctx())
 
 
 # --- device --------------------------------------------------------------------------
@@ -180,25 +169,20 @@ FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -33.9249, 18.4241, speed=57
 def test_device_round_trip() -> None:
     device = T800xDevice("868120303001234")
     frames = [*device.login(), device.heartbeat(), device.position(FIX), device.alarm(FIX, "sos")]
-    assert common.frames(CODEC, b"".join(frames)) == frames
-    for frame in frames:
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        info = CODEC.inspect(frame, "tcp")
-        assert (info.reply is not None) == device.expects_reply(frame)
-        if info.reply is not None:
-            assert device.check_reply(frame, info.reply)
-    (rec,) = CODEC.decode(frames[2], _ctx()).records
-    assert rec.fix_time == FIX.time and rec.valid
-    assert rec.latitude == pytest.approx(FIX.latitude, abs=1e-5)
-    assert rec.longitude == pytest.approx(FIX.longitude, abs=1e-5)
+    assert all(CODEC.detect(frame, "tcp") is Detection.YES for frame in frames)
+    decoded = common.device_round_trip(CODEC, device, frames, ctx=common.ctx(), joined=True)
+    (rec,) = decoded[2].records
+    assert common.at_fix(rec, FIX) and rec.valid
     assert rec.speed == pytest.approx(FIX.speed) and rec.course == 123
-    assert [r.fix_time for f in device.batch([FIX, FIX]) for r in CODEC.decode(f, _ctx()).records] == [FIX.time] * 2
+    assert [r.fix_time for f in device.batch([FIX, FIX]) for r in CODEC.decode(f, common.ctx()).records] == [
+        FIX.time
+    ] * 2
 
 
 @pytest.mark.parametrize("alarm", sorted(ALARM_CODES))
 def test_device_alarms(alarm: str) -> None:
     frame = T800xDevice("868120303001234").alarm(FIX, alarm)
-    assert CODEC.decode(frame, _ctx()).records[0].alarms == [alarm]
+    assert CODEC.decode(frame, common.ctx()).records[0].alarms == [alarm]
 
 
 def test_device_rejects() -> None:
@@ -206,29 +190,3 @@ def test_device_rejects() -> None:
         T800xDevice("12345")
     with pytest.raises(ValueError):
         T800xDevice("868120303001234").alarm(FIX, "tow")
-
-
-# --- robustness ----------------------------------------------------------------------
-def test_fuzz_only_protocol_errors() -> None:
-    seeds = [vectors.payload(r) for r in vectors.samples("t800x")] + [LOGIN, HEARTBEAT, POSITION, CELL_ONLY]
-    rng = random.Random(800)
-    ctx = _ctx()
-    for seed in seeds:
-        for end in range(0, len(seed), 3):
-            common.decode_or_protocol_error(CODEC, seed[:end], ctx)
-    for _ in range(2000):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 4)):
-            seed[rng.randrange(len(seed))] = rng.randrange(256)
-        data = bytes(seed)
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, ctx)
-        framer = CODEC.new_framer()
-        framer.feed(data + rng.randbytes(rng.randrange(40)))
-        for _ in range(50):
-            try:
-                if framer.next_frame() is None:
-                    break
-            except FramingError:
-                pass
-            assert framer.buffered <= CODEC.max_frame

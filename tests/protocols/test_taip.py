@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import taip
-from trackpipe.protocols.base import ChecksumError, Context, DecodeError, Detection, Fix, FramingError
+from trackpipe.protocols.base import ChecksumError, Context, DecodeError, Detection, Fix, FramingError, Record
 from trackpipe.protocols.devices.taip import Device as TaipDevice
 from trackpipe.protocols.kit.checksums import xor8
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = taip.CODEC
@@ -33,13 +31,8 @@ RUS = signed(
 )
 
 
-def _ctx(**options: str) -> Context:
-    return Context(received_at=NOW, options=options)
-
-
-def _one(frame: bytes):
-    (record,) = CODEC.decode(frame, _ctx()).records
-    return record
+def _one(frame: bytes) -> Record:
+    return common.one_record(CODEC, frame, common.ctx(NOW))
 
 
 # --- detection / framing -------------------------------------------------------------------
@@ -52,11 +45,6 @@ def test_detect() -> None:
     assert CODEC.detect(b"\r\n", "tcp") is Detection.MORE
     for foreign in (b">ACK;ID=1<", b">Rpv0", b"<RPV", b"$GPRMC,", b">RPVX", b"\r\nX"):
         assert CODEC.detect(foreign, "tcp") is Detection.NO, foreign
-
-
-def test_no_other_protocol_detected_as_taip() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp", "udp")) == []
 
 
 def test_framing() -> None:
@@ -162,18 +150,18 @@ def test_undecoded_and_bad_frames() -> None:
     for frame in (b">RAL19500+00230+00012;ID=3168;*48<", b">RCP03874+347771-092345312;ID=0017;*65<"):
         info = CODEC.inspect(frame, "tcp")
         assert (info.kind, info.device_id, info.reply) == ("other", info.device_id, None)
-        assert CODEC.decode(frame, _ctx()).records == []
+        assert CODEC.decode(frame, common.ctx(NOW)).records == []
     with pytest.raises(ChecksumError):
         CODEC.inspect(RPV.replace(b"*71", b"*70"), "tcp")
     with pytest.raises(ChecksumError):
-        CODEC.decode(b">RPV03874+3477708-0923453100029212;ID=0017;*7Z<", _ctx())
+        CODEC.decode(b">RPV03874+3477708-0923453100029212;ID=0017;*7Z<", common.ctx(NOW))
     lantrix = b">RPV03874+3477708-0923453100029212;ID=0017;*" + b"%02X" % xor8(
         b">RPV03874+3477708-0923453100029212;ID=0017;"
     )
-    assert CODEC.decode(lantrix + b"<", _ctx()).records
+    assert CODEC.decode(lantrix + b"<", common.ctx(NOW)).records
     for bad in (b"RPV", b">XYZ<", b">RPV03874+9977708-0923453100029212;ID=1<"):
         with pytest.raises(DecodeError):
-            CODEC.decode(bad, _ctx())
+            CODEC.decode(bad, common.ctx(NOW))
 
 
 # --- device --------------------------------------------------------------------------------
@@ -184,47 +172,14 @@ def test_device_round_trip() -> None:
     device = TaipDevice("0017")
     assert device.login() == []
     frames = [device.heartbeat(), device.position(FIX), *device.batch([FIX]), device.alarm(FIX, "sos")]
-    for frame in frames:
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        assert common.frames(CODEC, frame) == [frame]
-        info = CODEC.inspect(frame, "tcp")
-        assert info.device_id == "0017"
-        if device.expects_reply(frame):
-            assert info.reply is not None and device.check_reply(frame, info.reply)
-        else:
-            assert info.reply is None and frame == frames[0]
-    assert CODEC.decode(frames[0], _ctx()).records == []
+    decoded = common.device_round_trip(CODEC, device, frames, ctx=common.ctx(NOW), device_id="0017")
+    assert [f for f in frames if not device.expects_reply(f)] == frames[:1]  # only the heartbeat goes unanswered
+    assert decoded[0].records == []
     (r,) = CODEC.decode(device.position(FIX), Context(received_at=FIX.time)).records
-    assert r.fix_time == FIX.time and r.valid
-    assert r.latitude == pytest.approx(FIX.latitude, abs=1e-5) and r.longitude == pytest.approx(FIX.longitude, abs=1e-5)
+    assert common.at_fix(r, FIX) and r.valid
     assert r.speed == pytest.approx(FIX.speed, abs=1.61) and r.course == FIX.course
-    (a,) = CODEC.decode(device.alarm(FIX, "powerCut"), _ctx()).records
+    (a,) = CODEC.decode(device.alarm(FIX, "powerCut"), common.ctx(NOW)).records
     assert a.alarms == ["powerCut"] and a.fix_time == FIX.time
     with pytest.raises(ValueError):
         device.alarm(FIX, "jamming")
     assert not device.check_reply(frames[0], b"nope")
-
-
-# --- robustness ----------------------------------------------------------------------------
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(5031)
-    seeds = [vectors.payload(r) for r in vectors.samples("taip")] + [RPV, REV, RGP, RUS]
-    ctx = _ctx()
-    for _ in range(2000):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 6)):
-            seed[rng.randrange(len(seed))] = rng.choice(b"><;=#*,+-0123456789ABCDEFRUV\r\n\xb2")
-        data = bytes(seed[: rng.randrange(len(seed) + 1)]) if rng.random() < 0.3 else bytes(seed)
-        if rng.random() < 0.1:
-            data = rng.randbytes(rng.randrange(60))
-        for transport in ("tcp", "udp"):
-            CODEC.detect(data, transport)
-        common.decode_or_protocol_error(CODEC, data, ctx)
-        framer = CODEC.new_framer()
-        framer.feed(data)
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except FramingError:
-            pass
-        assert framer.buffered <= CODEC.max_frame

@@ -1,17 +1,15 @@
-"""TK103: hand-built frames from the protocol facts, replies, framing, detection, fuzz, device."""
+"""TK103: hand-built frames from the protocol facts, replies, framing, detection, device."""
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import tk103
-from trackpipe.protocols.base import Context, Detection, Fix, FramingError, ProtocolError
+from trackpipe.protocols.base import Context, Detection, Fix, FramingError, Record
 from trackpipe.protocols.devices.tk103 import ALARM_DIGITS
 from trackpipe.protocols.devices.tk103 import Device as Tk103Device
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = tk103.CODEC
@@ -24,14 +22,11 @@ QUOTED = b"(86475555555,ZC03,191117,234421,$)Notice:\r\nserial (5805)\r\n$)"
 GARBAGE = b"garbage%@#*^$-+<>?$)))$$--"
 
 
-def _ctx() -> Context:
-    return Context(received_at=datetime(2024, 1, 2, tzinfo=UTC))
+RECEIVED = datetime(2024, 1, 2, tzinfo=UTC)
 
 
-def _one(frame: bytes):
-    decoded = CODEC.decode(frame, _ctx())
-    assert len(decoded.records) == 1, decoded
-    return decoded.records[0]
+def _one(frame: bytes) -> Record:
+    return common.one_record(CODEC, frame, common.ctx(RECEIVED))
 
 
 # --- detection -----------------------------------------------------------------------
@@ -57,11 +52,6 @@ def test_detect_prefixes_and_neighbours() -> None:
     )
     for foreign in neighbours:
         assert CODEC.detect(foreign, "tcp") is Detection.NO, foreign
-
-
-def test_no_other_protocol_detected_as_tk103() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp", "udp")) == []
 
 
 # --- framing -------------------------------------------------------------------------
@@ -122,7 +112,7 @@ def test_fixed_report_with_status_block() -> None:
 
 
 def test_login_with_temperature() -> None:
-    decoded = CODEC.decode(LOGIN, _ctx())
+    decoded = CODEC.decode(LOGIN, common.ctx(RECEIVED))
     assert decoded.kind == "login" and decoded.device_id == "088046338039"
     assert decoded.records[0].attributes["temp1"] == "17.3"
 
@@ -173,33 +163,8 @@ def test_decode_low_option_reports_cleared_bits() -> None:
 
 
 def test_handshake_and_unknown_have_no_records() -> None:
-    assert CODEC.decode(HANDSHAKE, _ctx()).records == []
-    assert CODEC.decode(b"(027028258309BQ86,0,0555,161117005322,01000001)", _ctx()).records == []
-
-
-# --- fuzz ------------------------------------------------------------------------------
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(5002)
-    seeds = [HANDSHAKE, LOGIN, REPORT, COMMA, BATTERY, QUOTED] + [vectors.payload(r) for r in vectors.samples("tk103")]
-    for seed in seeds:
-        for end in range(len(seed) + 1):
-            common.decode_or_protocol_error(CODEC, seed[:end], _ctx())
-    for _ in range(3000):
-        seed = bytearray(rng.choice(seeds))
-        for _ in range(rng.randrange(1, 6)):
-            if seed:
-                seed[rng.randrange(len(seed))] = rng.choice(b"0123456789ABCDEF,.$(){}:*LNSEWAV \r\n\xff")
-        data = bytes(seed)
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, _ctx())
-        framer = CODEC.new_framer()
-        framer.feed(data + rng.randbytes(rng.randrange(50)))
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except ProtocolError:
-            pass
-        assert framer.buffered <= CODEC.max_frame
+    assert CODEC.decode(HANDSHAKE, common.ctx(RECEIVED)).records == []
+    assert CODEC.decode(b"(027028258309BQ86,0,0555,161117005322,01000001)", common.ctx(RECEIVED)).records == []
 
 
 # --- device ------------------------------------------------------------------------------
@@ -207,17 +172,9 @@ def test_device_round_trip() -> None:
     fix = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -33.123456, 151.654321, 42.0, 123.0)
     device = Tk103Device("012345678901")
     frames = [*device.login(), device.heartbeat(), device.position(fix), *device.batch([fix]), device.alarm(fix, "sos")]
-    for frame in frames:
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        assert common.frames(CODEC, frame) == [frame]
-        info = CODEC.inspect(frame, "tcp")
-        assert (info.reply is not None) == device.expects_reply(frame)
-        if info.reply is not None:
-            assert device.check_reply(frame, info.reply)
+    common.device_round_trip(CODEC, device, frames, ctx=common.ctx(RECEIVED))
     record = _one(device.position(fix))
-    assert record.fix_time == fix.time
-    assert record.latitude == pytest.approx(fix.latitude, abs=1e-5)
-    assert record.longitude == pytest.approx(fix.longitude, abs=1e-5)
+    assert common.at_fix(record, fix)
     assert (record.speed, record.course) == (42.0, 123.0)
     assert _one(device.login()[0]).has_position  # after a fix the login carries it
     for alarm in ALARM_DIGITS:

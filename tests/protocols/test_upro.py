@@ -1,16 +1,14 @@
-"""UPRO: hand-built frames of each field, ack replies, framing, detection vs H02/Carscop, fuzz, device."""
+"""UPRO: hand-built frames of each field, ack replies, framing, detection vs H02/Carscop, device."""
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import upro
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, ProtocolError
+from trackpipe.protocols.base import Context, DecodeError, Detection, Fix
 from trackpipe.protocols.devices.upro import Device
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = upro.CODEC
@@ -96,42 +94,17 @@ def test_malformed() -> None:
             CODEC.decode(bad, CTX)
 
 
-def test_fuzz() -> None:
-    rng = random.Random(3)
-    seeds = [vectors.payload(r) for r in vectors.samples("upro")] + [REPORT, ACKED]
-    for i in range(2500):
-        data = bytearray(rng.choice(seeds))
-        for _ in range(rng.randint(1, 5)):
-            data[rng.randrange(len(data))] = rng.choice(b"&#*,0123456789ABCFGJMXY") if i % 2 else rng.randrange(256)
-        raw = bytes(data[: rng.randrange(1, len(data) + 1)]) if i % 3 == 0 else bytes(data)
-        CODEC.detect(raw, "tcp")
-        common.decode_or_protocol_error(CODEC, raw, CTX)
-        framer = CODEC.new_framer()
-        framer.feed(raw)
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except ProtocolError:
-            pass
-        assert framer.buffered <= CODEC.max_frame
-
-
 FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -12.0462, -77.0428, speed=57.3, course=120)
 
 
 def test_device_round_trip() -> None:
     device = Device("862400000000007")
     frames = [*device.login(), device.heartbeat(), device.position(FIX), device.alarm(FIX, "sos"), *device.batch([FIX])]
-    for frame in frames:
-        assert CODEC.detect(frame, "tcp") is Detection.YES
-        assert common.frames(CODEC, frame) == [frame]
-        info = CODEC.inspect(frame, "tcp")
-        assert device.expects_reply(frame) and device.check_reply(frame, info.reply)
-    (r,) = CODEC.decode(device.position(FIX), CTX).records
-    assert r.fix_time == FIX.time and r.valid and r.course == 120.0
-    assert r.latitude == pytest.approx(FIX.latitude, abs=1e-5)
-    assert r.longitude == pytest.approx(FIX.longitude, abs=1e-5)
+    decoded = common.device_round_trip(CODEC, device, frames, ctx=CTX)
+    assert all(device.expects_reply(frame) for frame in frames)
+    (r,) = decoded[-3].records
+    assert common.at_fix(r, FIX) and r.valid and r.course == 120.0
     assert r.speed == pytest.approx(57.3, abs=0.1 * 1.852)
-    assert CODEC.decode(device.alarm(FIX, "sos"), CTX).records[0].alarms == ["sos"]
+    assert decoded[-2].records[0].alarms == ["sos"]
     with pytest.raises(ValueError):
         device.alarm(FIX, "tow")

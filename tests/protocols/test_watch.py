@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import random
 from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import watch
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError
+from trackpipe.protocols.base import DecodeError, Detection, Fix, FramingError
 from trackpipe.protocols.devices.watch import ALARM_BITS
 from trackpipe.protocols.devices.watch import Device as WatchDevice
 
-from tests import vectors
 from tests.protocols import common
 
 CODEC = watch.CODEC
@@ -28,10 +26,6 @@ INDEXED_AL = (
     b"[ZJ*014111001332708*0075*0064*AL,040418,052156,A,22.536207,N,113.938673,E,0,0,0,5,100,82,1000,50,"
     b"00100000,1,255,460,0,9340,3663,35]"
 )
-
-
-def _ctx(**options: str) -> Context:
-    return Context(received_at=NOW, options=options)
 
 
 # --- detection -----------------------------------------------------------------------
@@ -54,11 +48,6 @@ def test_detect_prefixes_and_neighbours() -> None:
     )
     for foreign in neighbours:
         assert CODEC.detect(foreign, "tcp") is Detection.NO, foreign
-
-
-def test_no_other_protocol_detected_as_watch() -> None:
-    vectors.require()
-    assert common.foreign_claims(CODEC, ("tcp",)) == []
 
 
 # --- framing -------------------------------------------------------------------------
@@ -98,7 +87,7 @@ def test_escapes() -> None:
     assert watch.unescape(watch.escape(b"}[],*x")) == b"}[],*x"
     frame = b"[3G*9705141740*0009*LK,1}\x042,3]"
     assert common.frames(CODEC, frame) == [frame]
-    (lk,) = CODEC.decode(frame, _ctx()).records
+    (lk,) = CODEC.decode(frame, common.ctx(NOW)).records
     assert lk.attributes["steps"] == "1" and lk.battery_level == 3
 
 
@@ -133,7 +122,7 @@ def test_inspect_rejects_non_watch() -> None:
 
 # --- decode --------------------------------------------------------------------------
 def test_position_fields() -> None:
-    decoded = CODEC.decode(UD, _ctx())
+    decoded = CODEC.decode(UD, common.ctx(NOW))
     assert (decoded.kind, decoded.device_id) == ("position", "8800000015")
     (r,) = decoded.records
     assert r.fix_time == datetime(2014, 4, 22, 13, 46, 52, tzinfo=UTC) and r.valid and not r.archive
@@ -147,7 +136,7 @@ def test_position_fields() -> None:
 
 
 def test_west_negative_and_blind_area_archive() -> None:
-    (r,) = CODEC.decode(WEST, _ctx()).records
+    (r,) = CODEC.decode(WEST, common.ctx(NOW)).records
     assert r.longitude == pytest.approx(-84.1422119) and r.latitude == pytest.approx(9.951861)
     assert not r.valid and r.archive
 
@@ -157,7 +146,7 @@ def test_wifi_only_record() -> None:
         b"[3G*8800000015*00DD*UD,010120,025946,V,0.0,N,0.0,E,22.0,0,-1,0,100,98,0,0,00000000,0,2,"
         b"eduroam,f4:db:e6:d2:a8:00,-53,guest,78:0c:f0:24:f9:80,-82,5.0]"
     )
-    (r,) = CODEC.decode(frame, _ctx()).records
+    (r,) = CODEC.decode(frame, common.ctx(NOW)).records
     assert r.altitude == -1 and not r.valid
     assert json.loads(r.attributes["network"]) == {
         "wifiAccessPoints": [
@@ -166,34 +155,34 @@ def test_wifi_only_record() -> None:
         ]
     }
     broken = frame.replace(b",0,2,eduroam", b",3,2,eduroam")
-    (r2,) = CODEC.decode(broken, _ctx()).records
+    (r2,) = CODEC.decode(broken, common.ctx(NOW)).records
     assert "network" not in r2.attributes and r2.has_position
 
 
 @pytest.mark.parametrize(("bit", "alarm"), [(b, a) for a, b in sorted(ALARM_BITS.items())] + [(0, "lowBattery")])
 def test_status_alarms(bit: int, alarm: str) -> None:
     frame = UD.replace(b",0000,4,1", f",{1 << bit:08X},4,1".encode())
-    (r,) = CODEC.decode(frame, _ctx()).records
+    (r,) = CODEC.decode(frame, common.ctx(NOW)).records
     assert r.alarms == [alarm]
 
 
 def test_alarm_frames_and_motion() -> None:
-    (r,) = CODEC.decode(INDEXED_AL, _ctx()).records
+    (r,) = CODEC.decode(INDEXED_AL, common.ctx(NOW)).records
     assert r.alarms == ["removing"]
     general = UD.replace(b"*UD,", b"*AL,")
-    (g,) = CODEC.decode(general, _ctx()).records
+    (g,) = CODEC.decode(general, common.ctx(NOW)).records
     assert g.alarms == ["general"]
     moving = UD.replace(b",0000,4,1", b",00000010,4,1")
-    (m,) = CODEC.decode(moving, _ctx()).records
+    (m,) = CODEC.decode(moving, common.ctx(NOW)).records
     assert m.attributes["motion"] == "true" and m.alarms == []
     custom = UD.replace(b"*UD,", b"*ALCUSTOMER1,")
     assert CODEC.inspect(custom, "tcp").reply == b"[SG*8800000015*0002*AL]"
 
 
 def test_link_and_health() -> None:
-    (lk,) = CODEC.decode(LK, _ctx()).records
+    (lk,) = CODEC.decode(LK, common.ctx(NOW)).records
     assert (lk.battery_level, lk.attributes["steps"], lk.has_position, lk.fix_time) == (53, "0", False, NOW)
-    assert CODEC.decode(b"[3G*9705141740*0002*LK]", _ctx()).records == []
+    assert CODEC.decode(b"[3G*9705141740*0002*LK]", common.ctx(NOW)).records == []
     cases = {
         b"[CS*8800000015*0008*PULSE,72]": {"heartRate": "72"},
         b"[3G*6005412902*0007*heart,0]": {"heartRate": "0"},
@@ -204,14 +193,14 @@ def test_link_and_health() -> None:
         b"[3G*9705141740*000B*oxygen,0,98]": {"bloodOxygen": "98"},
     }
     for frame, attributes in cases.items():
-        (r,) = CODEC.decode(frame, _ctx()).records
+        (r,) = CODEC.decode(frame, common.ctx(NOW)).records
         assert r.attributes == attributes and not r.has_position
-    assert CODEC.decode(b"[3G*2104326058*000E*btemp2,0,35.29]", _ctx()).records[0].attributes == {}
+    assert CODEC.decode(b"[3G*2104326058*000E*btemp2,0,35.29]", common.ctx(NOW)).records[0].attributes == {}
 
 
 def test_nothing_to_decode() -> None:
     for frame in (b"[3G*9705141740*0004*INIT]", b"[3G*9705141740*0003*TKQ]", b"[3G*8308406279*0008*rcapture]"):
-        assert CODEC.decode(frame, _ctx()).records == []
+        assert CODEC.decode(frame, common.ctx(NOW)).records == []
 
 
 @pytest.mark.parametrize(
@@ -228,7 +217,7 @@ def test_nothing_to_decode() -> None:
 )
 def test_malformed(frame: bytes) -> None:
     with pytest.raises(DecodeError):
-        CODEC.decode(frame, _ctx())
+        CODEC.decode(frame, common.ctx(NOW))
 
 
 # --- device --------------------------------------------------------------------------
@@ -236,15 +225,8 @@ FIX = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), -12.0462, -77.0428, speed=5
 
 
 def _round_trip(device: WatchDevice, frame: bytes) -> watch.Decoded:
-    assert CODEC.detect(frame, "tcp") is Detection.YES
-    assert common.frames(CODEC, frame) == [frame]
-    info = CODEC.inspect(frame, "tcp")
-    assert info.device_id == device.device_id
-    if device.expects_reply(frame):
-        assert info.reply is not None and device.check_reply(frame, info.reply)
-    else:
-        assert info.reply is None
-    return CODEC.decode(frame, _ctx())
+    (decoded,) = common.device_round_trip(CODEC, device, [frame], ctx=common.ctx(NOW), device_id=device.device_id)
+    return decoded
 
 
 def test_device_round_trip() -> None:
@@ -276,29 +258,3 @@ def test_device_rejects_what_it_cannot_express() -> None:
         WatchDevice("90-31")
     with pytest.raises(ValueError):
         WatchDevice("9031853319").alarm(FIX, "jamming")
-
-
-# --- robustness ----------------------------------------------------------------------
-def test_fuzz_only_protocol_errors() -> None:
-    rng = random.Random(5093)
-    seeds = [vectors.payload(r) for r in vectors.samples("watch")] + [LK, UD, WEST, INDEXED_AL]
-    ctx = _ctx()
-    for seed in seeds:
-        for end in range(0, min(len(seed), 400), 7):
-            common.decode_or_protocol_error(CODEC, seed[:end], ctx)
-            CODEC.detect(seed[:end], "tcp")
-    for _ in range(1500):
-        seed = bytearray(rng.choice(seeds)[:300])
-        for _ in range(rng.randrange(1, 6)):
-            seed[rng.randrange(len(seed))] = rng.choice(b"[]*,}\x01\x05AV0123456789abcdefNSEW-. \xb2")
-        data = bytes(seed) if rng.random() < 0.8 else rng.randbytes(rng.randrange(80))
-        CODEC.detect(data, "tcp")
-        common.decode_or_protocol_error(CODEC, data, ctx)
-        framer = CODEC.new_framer()
-        framer.feed(data)
-        try:
-            while framer.next_frame() is not None:
-                pass
-        except FramingError:
-            pass
-        assert framer.buffered <= CODEC.max_frame
