@@ -394,6 +394,14 @@ class _Fields:
     def skip(self, n: int = 1) -> None:
         self.i += n
 
+    def count(self) -> int:
+        """A repeat count field (empty: 0), never more than the fields left: a count read
+        from a garbled report must not drive a loop past the report's end."""
+        value = int_or_none(self.next()) or 0
+        if value > len(self.v) - self.i:
+            raise DecodeError(f"count {value} with {len(self.v) - self.i} fields left")
+        return value
+
     def peek(self, offset: int = 0) -> str:
         j = self.i + offset
         return self.v[j] if 0 <= j < len(self.v) else ""
@@ -647,7 +655,7 @@ def _eri(r: _Report) -> Records:
     power = int_or_none(f.next())
     f.skip()  # report type
     count = int_or_none(f.next())
-    if count is None:
+    if count is None or count > len(v):
         return None
     records = []
     for _ in range(count):
@@ -706,7 +714,7 @@ def _eri_devices(rec: Record, f: _Fields, mask: int, model: str, end: int) -> No
     if mask & 1 and model != "GV350M" and f.i < end:
         _put(rec, "fuel", int_or_none(f.next(), 16))
     if mask & 2 and f.i < end:
-        for n in range(1, (int_or_none(f.next()) or 0) + 1):
+        for n in range(1, f.count() + 1):
             f.skip(2)  # id, type
             if (raw := int_or_none(f.next(), 16)) is not None:
                 signed = twos_complement(raw, 16)
@@ -714,7 +722,7 @@ def _eri_devices(rec: Record, f: _Fields, mask: int, model: str, end: int) -> No
     if mask & 4:
         return  # CAN data: not carried over
     if (mask & 0x18 or (mask & 1 and model == "GV350M")) and f.i < end:
-        for _ in range(int_or_none(f.next()) or 0):
+        for _ in range(f.count()):
             f.skip()  # type
             if model == "GV350M":
                 f.skip()  # uart id
@@ -725,12 +733,12 @@ def _eri_devices(rec: Record, f: _Fields, mask: int, model: str, end: int) -> No
             if mask & 0x10:
                 f.skip()  # volume
     if mask & 0x80 and model != "GL320M" and f.i < end:
-        for _ in range(int_or_none(f.next()) or 0):
+        for _ in range(f.count()):
             f.skip()  # serial number
             kind = int_or_none(f.next())
             f.skip(2 if kind == 2 else 1)
     if mask & 0x100 and model != "GL320M" and f.i < end:
-        for n in range(1, (int_or_none(f.next()) or 0) + 1):
+        for n in range(1, f.count() + 1):
             f.skip(4 if model.startswith("GV600M") else 3)  # index, type, model, [length]
             f.skip()  # raw data
             tag = int_or_none(f.next(), 16) or 0

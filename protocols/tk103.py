@@ -44,7 +44,7 @@ from .base import (
 )
 from .kit import alarms, keys
 from .kit.framing import drain, drop_leading, garbage, no_end_marker
-from .kit.readers import checked_coordinates, ddmm, ddmmyy_hhmmss, yymmdd_hhmmss
+from .kit.readers import checked_coordinates, ddmm, ddmmyy_hhmmss, integer, yymmdd_hhmmss
 
 OPEN, CLOSE, QUOTE = ord("("), ord(")"), ord("$")
 LINE_BREAKS = b"\r\n"
@@ -435,12 +435,12 @@ def _battery(head: _Head) -> Record:
     if len(f) < 5 or not all(v.isdigit() for v in f[:5]):
         raise DecodeError("malformed TK103 ZC20 battery report")
     record = Record(fix_time=ddmmyy_hhmmss(f[0], f[1]))
-    level, battery = int(f[2]), int(f[3])
+    level, battery = integer(f[2]), integer(f[3])
     if level != NO_LEVEL and level in BATTERY_LEVELS:
         record.battery_level = BATTERY_LEVELS[level]
     if battery != NO_VALUE_16:
         record.battery = battery / 100
-    if len(f) > 4 and f[4].isdigit() and int(f[4]) != NO_VALUE_16:
+    if len(f) > 4 and f[4].isascii() and f[4].isdigit() and int(f[4]) != NO_VALUE_16:
         record.power = int(f[4]) / 10
     return record
 
@@ -480,8 +480,8 @@ def _lbs_wifi(head: _Head) -> Record:
     record = Record()
     _apply_event(record, head.command, "0")
     attrs = record.attributes
-    attrs[keys.MCC], attrs[keys.MNC], attrs[keys.LAC], attrs[keys.CELL_ID] = (str(int(v)) for v in f[:4])
-    count = int(f[4])
+    attrs[keys.MCC], attrs[keys.MNC], attrs[keys.LAC], attrs[keys.CELL_ID] = (str(integer(v)) for v in f[:4])
+    count = integer(f[4])
     macs = f[5 : 5 + count]
     if len(macs) == count and all(m.count("*") == 2 for m in macs):
         for n, mac in enumerate(macs, 1):

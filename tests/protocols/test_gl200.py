@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import gl200
-from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError
+from trackpipe.protocols.base import Context, DecodeError, Detection, Fix, FramingError, ProtocolError
 from trackpipe.protocols.devices.gl200 import Device
 
 from tests.protocols import common
@@ -416,3 +416,17 @@ def test_device_round_trip() -> None:
     assert decoded[4].records[0].alarms == ["sos"]
     with pytest.raises(ValueError):
         device.alarm(fix, "vibration")
+
+
+def test_garbled_count_field_cannot_drive_a_loop() -> None:
+    """Found by the long fuzz: a date where an ERI accessory count belongs once looped ~2e10
+    times.  Counts are bounded by the fields left (a DecodeError, or the report without them)."""
+    frame = (
+        b"+BUFF:GTERI,358803,862364030181926,gv200,00000011,,51,1,1,21.0,98,30.2,38.249517,24.008269,"
+        b"20240817131401,0420,0004,75A0,412C,00,84795.4,,,,,01,00,0,,20240817130,,20240817131358,F127$"
+    )
+    try:
+        decoded = CODEC.decode(frame, Context())
+    except ProtocolError:
+        return
+    assert all(r.has_position for r in decoded.records)
