@@ -49,9 +49,16 @@ def _expected(protocol: str, transport: str, sent: list[tuple[str, bytes]]) -> t
     codec = registry.get(protocol)
     now = datetime.now(UTC)
     positions, alarms = set(), set()
+    streams: dict[str, list[bytes]] = {}
     for device_id, sent_frame in sent:
-        # what the edge publishes: the frame as its framer cuts it (some framers unescape)
-        frames = codec.split_datagram(sent_frame) if transport == "udp" else common_frames(codec, sent_frame)
+        streams.setdefault(device_id, []).append(sent_frame)
+    for device_id, sent_frames in streams.items():
+        # what the edge publishes: the frames as its framer cuts them -- one framer per
+        # connection (some framers unescape, some learn from an earlier frame)
+        if transport == "udp":
+            frames = [f for datagram in sent_frames for f in codec.split_datagram(datagram)]
+        else:
+            frames = common_frames(codec, b"".join(sent_frames))
         for frame in frames:
             decoded = codec.decode(frame, Context(transport=transport, device_id=device_id, received_at=now))
             for rec in decoded.records:
