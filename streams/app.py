@@ -14,6 +14,13 @@ All topics have the same partition count and are keyed by device id, so the
 only after the INSERTs succeeded; a crash re-delivers, and re-delivered rows
 collapse in the ReplacingMergeTree.  Faust flushes the producer before it commits
 offsets, so the published positions/events are durable before the input moves on.
+
+Insert errors are told apart (`store.is_rejection`): while the store is down the same rows
+are retried with backoff; a block the store refuses (rows it can never take, or too many
+partitions in one INSERT) is split in halves until the rows at fault stand alone -- the rest
+is stored, and each refused row's frame becomes a dead letter (stage "store", the error as
+detail).  Fixes the position filters refuse (`streams.quality`) are dead letters of stage
+"filter".  So no device's data can stop storage for the others.
 """
 
 from __future__ import annotations
@@ -34,10 +41,18 @@ from trackpipe import kafka_compat, schemas, store
 from trackpipe.config import Settings
 
 from .process import deadletter, process
+from .quality import Filters, parse_earliest
 
 log = logging.getLogger("trackpipe.streams")
 
 settings = Settings.from_env()
+filters = Filters(
+    zero=settings.filter_zero,
+    invalid=settings.filter_invalid,
+    earliest=parse_earliest(settings.filter_earliest),
+    future=settings.filter_future,
+    past=settings.filter_past,
+)
 kafka_compat.install()  # the embedded broker answers empty fetches at once: do not spin
 
 app = faust.App(
@@ -98,6 +113,7 @@ async def decode(stream: faust.StreamT[bytes]) -> None:
         positions: list[dict[str, Any]] = []
         alarms: list[dict[str, Any]] = []
         status: dict[str, dict[str, Any]] = {}  # one row per device per batch: its latest contact
+        sources: dict[int, dict[str, Any]] = {}  # id(row) -> the raw frame it came from
         for event in events:
             try:
                 raw = schemas.decode("raw", event.value)
@@ -105,7 +121,7 @@ async def decode(stream: faust.StreamT[bytes]) -> None:
                 log.error("unreadable raw record at %s: %s", event.message.tp, exc)
                 await _send_deadletter_unreadable(event.value, f"raw record not Avro: {exc}")
                 continue
-            out = process(raw, _lookup, late_after=late_after, options=settings.decoder_options)
+            out = process(raw, _lookup, late_after=late_after, options=settings.decoder_options, filters=filters)
             for row in out.positions:
                 await positions_topic.send(key=row["device_id"].encode(), value=schemas.encode("positions", row))
             for row in out.events:
@@ -116,9 +132,10 @@ async def decode(stream: faust.StreamT[bytes]) -> None:
             alarms += out.events
             if out.status is not None:
                 status[out.status["device_id"]] = out.status
-        await _insert_retrying("positions", positions)
-        await _insert_retrying("events", alarms)
-        await _insert_retrying("device_status", list(status.values()))
+            sources.update((id(row), raw) for row in (*out.positions, *out.events, *filter(None, [out.status])))
+        for table, rows in (("positions", positions), ("events", alarms), ("device_status", list(status.values()))):
+            for row, exc in await _store(table, rows):
+                await _deadletter_refused(table, row, sources[id(row)], exc)
         for event in events:
             await stream.ack(event)
 
@@ -153,23 +170,50 @@ def _client() -> Any:
     return store.connect(settings, ensure=True)
 
 
+def _with_client(fn: Any, *args: Any) -> Any:
+    try:
+        client = _client()
+    except Exception as exc:  # chDB directory locked, server unreachable ...: never the rows' fault
+        raise store.Unavailable(store.describe(exc)) from exc
+    return fn(client, *args)
+
+
 async def _in_store(fn: Any, *args: Any) -> Any:
     loop = asyncio.get_running_loop()
     # shielded: a shutdown never abandons an INSERT half-way through
-    return await asyncio.shield(loop.run_in_executor(_executor, lambda: fn(_client(), *args)))
+    return await asyncio.shield(loop.run_in_executor(_executor, _with_client, fn, *args))
 
 
-async def _insert_retrying(table: str, rows: list[dict[str, Any]]) -> None:
-    """One columnar INSERT; while the store is down, retry (the caller acks nothing meanwhile)."""
-    delay = 0.5
-    while rows:
-        try:
-            await _in_store(store.insert, table, rows)
-            return
-        except Exception as exc:
-            log.warning("insert of %d rows into %s failed (%s); retrying in %.1fs", len(rows), table, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+async def _store(table: str, rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], BaseException]]:
+    """Columnar INSERTs of a batch: while the store is down, the same rows are retried with
+    backoff (the caller acks nothing meanwhile); rows the store refuses are split off
+    (`store.insert_or_split`) and returned with the error, the rest is stored."""
+
+    inserts = 0
+
+    async def insert(block: list[dict[str, Any]]) -> None:
+        nonlocal inserts
+        inserts += 1
+        await _in_store(store.insert, table, block)
+
+    async def pause(exc: BaseException, attempt: int) -> None:
+        delay = min(0.5 * 2 ** min(attempt - 1, 5), 10.0)
+        log.warning("store unavailable for %s (%s); retry %d in %.1fs", table, store.describe(exc), attempt, delay)
+        await asyncio.sleep(delay)
+
+    refused = await store.insert_or_split(insert, rows, pause)
+    if refused:
+        log.error("%s: store refused %d of %d rows (%s)", table, len(refused), len(rows), store.describe(refused[0][1]))
+    elif inserts > 1:
+        log.info("%s: %d rows stored in %d INSERTs (refused blocks split)", table, len(rows), inserts)
+    return [(rows[i], exc) for i, exc in refused]
+
+
+async def _deadletter_refused(table: str, row: dict[str, Any], raw: dict[str, Any], exc: BaseException) -> None:
+    """A row the store can never take: its frame is a dead letter (stage "store") with the error."""
+    detail = f"{table}: {store.describe(exc)}"
+    letter = deadletter(raw, "refused by store", detail, row.get("device_id"), stage="store")
+    await deadletter_topic.send(key=(row.get("device_id") or "").encode(), value=schemas.encode("deadletter", letter))
 
 
 @app.agent(deadletter_topic)
@@ -182,7 +226,8 @@ async def sink_deadletter(stream: faust.StreamT[bytes]) -> None:
                 rows.append(schemas.decode("deadletter", event.value))
             except Exception as exc:  # a foreign producer's garbage: logged, not fatal
                 log.error("skipping unreadable dead letter at %s: %s", event.message.tp, exc)
-        await _insert_retrying("deadletter", rows)
+        for row, exc in await _store("deadletter", rows):  # nowhere further to send it: logged, counted above
+            log.error("dead letter refused by store, dropped (%s): %s %r", store.describe(exc), row.get("reason"), row)
         for event in events:
             await stream.ack(event)
 

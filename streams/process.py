@@ -14,6 +14,8 @@ from trackpipe.protocols.base import Context, ProtocolError, Record
 
 from trackpipe import options as decoder_options
 
+from .quality import DEFAULT_FILTERS, Filters, position_problem, time_problem
+
 #: device registry lookup: device id -> {"name": ..., "account": ...} or None
 Lookup = Callable[[str], Mapping[str, Any] | None]
 
@@ -26,12 +28,15 @@ class Output:
     status: dict[str, Any] | None = None
 
 
-def deadletter(raw: Mapping[str, Any], reason: str, detail: str, device_id: str | None = None) -> dict[str, Any]:
+def deadletter(
+    raw: Mapping[str, Any], reason: str, detail: str, device_id: str | None = None, stage: str = "decode"
+) -> dict[str, Any]:
+    """A dead letter for the frame in `raw`; stage: decode | filter (position quality) | store."""
     return {
         "time": raw["received_at"],
         "reason": reason,
         "detail": detail,
-        "stage": "decode",
+        "stage": stage,
         "protocol": raw.get("protocol"),
         "transport": raw["transport"],
         "peer": f"{raw['peer_host']}:{raw['peer_port']}",
@@ -43,9 +48,10 @@ def deadletter(raw: Mapping[str, Any], reason: str, detail: str, device_id: str 
     }
 
 
-def _valid_coordinates(rec: Record) -> bool:
-    assert rec.latitude is not None and rec.longitude is not None
-    return -90.0 <= rec.latitude <= 90.0 and -180.0 <= rec.longitude <= 180.0
+def _filtered(raw: Mapping[str, Any], rec: Record, device_id: str, reason: str) -> dict[str, Any]:
+    when = rec.fix_time.isoformat() if rec.fix_time else "none"
+    detail = f"lat={rec.latitude} lon={rec.longitude} fix_time={when} valid={rec.valid}"
+    return deadletter(raw, reason, detail, device_id, stage="filter")
 
 
 def process(
@@ -54,9 +60,11 @@ def process(
     *,
     late_after: timedelta = timedelta(minutes=10),
     options: Mapping[str, str] | None = None,
+    filters: Filters = DEFAULT_FILTERS,
 ) -> Output:
     """`options`: protocol-wide decoder defaults (`protocol.key` -> value); the device's own
-    registry options override them (`trackpipe.options.for_protocol`)."""
+    registry options override them (`trackpipe.options.for_protocol`).  `filters`: which fixes
+    are refused as positions (`streams.quality`); a refused fix is a dead letter (stage "filter")."""
     out = Output()
     received: datetime = raw["received_at"]
     try:
@@ -107,14 +115,17 @@ def process(
             value = getattr(rec, key)
             if value is not None:
                 status_src[key] = value
-        when = rec.fix_time or received
+        bad_time = rec.fix_time is not None and time_problem(rec.fix_time, received, filters) is not None
+        when = received if bad_time or rec.fix_time is None else rec.fix_time
         archive = rec.archive or (received - when > late_after)
+        stored_position = rec.has_position
         if rec.has_position:
-            if not _valid_coordinates(rec):
-                out.deadletters.append(
-                    deadletter(raw, "invalid position", f"lat={rec.latitude} lon={rec.longitude}", device_id)
-                )
-                continue
+            assert rec.latitude is not None and rec.longitude is not None
+            problem = position_problem(rec.latitude, rec.longitude, rec.fix_time, rec.valid, received, filters)
+            if problem is not None:
+                out.deadletters.append(_filtered(raw, rec, device_id, problem))
+                stored_position = False
+        if stored_position:
             attributes = dict(rec.attributes)
             if rec.fix_time is None:
                 attributes["timeSource"] = "server"
@@ -151,8 +162,8 @@ def process(
                     "server_time": received,
                     "type": "alarm",
                     "alarm": alarm,
-                    "latitude": rec.latitude if rec.has_position else None,
-                    "longitude": rec.longitude if rec.has_position else None,
+                    "latitude": rec.latitude if stored_position else None,
+                    "longitude": rec.longitude if stored_position else None,
                     "archive": archive,
                     "attributes": {k: v for k, v in rec.attributes.items() if k in ("alarmText", "status", "event")},
                 }

@@ -14,6 +14,11 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return default if value is None else value.strip().lower() not in ("0", "false", "no", "off", "")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     # where devices connect
@@ -38,10 +43,32 @@ class Settings:
     publish_timeout: float = 15.0  # s to get Kafka's confirmation before giving up on a frame
     max_inflight: int = 512  # unconfirmed frames per connection before reading pauses
     deadletter_max_bytes: int = 4096  # raw bytes kept per dead letter
+    # edge abuse bounds
+    frame_timeout: float = 30.0  # s from the first byte of a frame to its last (a trickle is closed)
+    udp_rcvbuf: int = 4 * 1024 * 1024  # SO_RCVBUF of UDP sockets (the kernel caps it at net.core.rmem_max)
+    udp_source_rate: float = 500.0  # datagrams/s per source host (burst 2x); 0 = unlimited
+    deadletter_per_connection: int = 50  # dead letters one TCP connection may publish before it is closed
+    deadletter_rate: float = 10.0  # dead letters/s per source host (burst 2x); beyond: counted, not published
+    deadletter_rate_total: float = 200.0  # dead letters/s for the whole edge (burst 2x)
     # streams
     sink_batch: int = 5000
     sink_interval: float = 1.0
     late_after: float = 600.0  # s: a point older than this on arrival is stored as archive
+    # position quality (Traccar's filter.*): refused fixes become dead letters (stage "filter")
+    filter_zero: bool = True  # refuse (0, 0)
+    filter_invalid: bool = False  # refuse fixes the device marks invalid
+    filter_earliest: str = "2000-01-01"  # refuse fix times before this (empty: no bound)
+    filter_future: float = 86400.0  # s a fix time may be ahead of its receipt (0: no bound)
+    filter_past: float = 0.0  # s a fix time may be behind its receipt (0: no bound)
+    # retention in days (0: keep forever), applied to the ClickHouse tables at start
+    ttl_positions: int = 0
+    ttl_events: int = 0
+    ttl_device_status: int = 0
+    ttl_deadletter: int = 30
+    # `trackpipe run` supervision
+    restart_backoff: float = 0.5  # s before the first restart of a part that died
+    restart_backoff_max: float = 10.0  # s: cap of the doubling restart delay
+    restart_stable: float = 30.0  # s a part must run for its restart delay to start over
     log_level: str = "info"
     pinned_ports: dict[int, str] = field(default_factory=dict)  # port -> protocol (TRACKPIPE_PORTS)
     decoder_options: dict[str, str] = field(default_factory=dict)  # protocol.key -> value (TRACKPIPE_DECODER_OPTIONS)
@@ -63,6 +90,9 @@ class Settings:
             "log_level": _env("TRACKPIPE_LOG_LEVEL", d.log_level),
             "decoder_options": options.parse_env(_env(options.ENV, "")),
             "pinned_ports": parse_ports(_env("TRACKPIPE_PORTS", "")),
+            "filter_zero": _flag("TRACKPIPE_FILTER_ZERO", d.filter_zero),
+            "filter_invalid": _flag("TRACKPIPE_FILTER_INVALID", d.filter_invalid),
+            "filter_earliest": _env("TRACKPIPE_FILTER_EARLIEST", d.filter_earliest),
         }
         numeric = {
             "idle_timeout": "TRACKPIPE_IDLE_TIMEOUT",
@@ -73,9 +103,24 @@ class Settings:
             "publish_timeout": "TRACKPIPE_PUBLISH_TIMEOUT",
             "max_inflight": "TRACKPIPE_MAX_INFLIGHT",
             "deadletter_max_bytes": "TRACKPIPE_DEADLETTER_MAX_BYTES",
+            "frame_timeout": "TRACKPIPE_FRAME_TIMEOUT",
+            "udp_rcvbuf": "TRACKPIPE_UDP_RCVBUF",
+            "udp_source_rate": "TRACKPIPE_UDP_SOURCE_RATE",
+            "deadletter_per_connection": "TRACKPIPE_DEADLETTER_PER_CONNECTION",
+            "deadletter_rate": "TRACKPIPE_DEADLETTER_RATE",
+            "deadletter_rate_total": "TRACKPIPE_DEADLETTER_RATE_TOTAL",
             "sink_batch": "TRACKPIPE_SINK_BATCH",
             "sink_interval": "TRACKPIPE_SINK_INTERVAL",
             "late_after": "TRACKPIPE_LATE_AFTER",
+            "filter_future": "TRACKPIPE_FILTER_FUTURE",
+            "filter_past": "TRACKPIPE_FILTER_PAST",
+            "ttl_positions": "TRACKPIPE_TTL_POSITIONS",
+            "ttl_events": "TRACKPIPE_TTL_EVENTS",
+            "ttl_device_status": "TRACKPIPE_TTL_DEVICE_STATUS",
+            "ttl_deadletter": "TRACKPIPE_TTL_DEADLETTER",
+            "restart_backoff": "TRACKPIPE_RESTART_BACKOFF",
+            "restart_backoff_max": "TRACKPIPE_RESTART_BACKOFF_MAX",
+            "restart_stable": "TRACKPIPE_RESTART_STABLE",
         }
         types = {f.name: f.type for f in fields(cls)}
         for key, var in numeric.items():

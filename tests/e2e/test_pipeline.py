@@ -18,6 +18,7 @@ from trackpipe.protocols import gt06, registry
 from trackpipe.protocols.base import Context, Fix
 from trackpipe.protocols.devices.carscop import Device as CarscopDevice
 from trackpipe.protocols.devices.gt06 import Device as Gt06Device
+from trackpipe.streams.quality import DEFAULT_FILTERS, position_problem
 
 from trackpipe.config import Settings
 from trackpipe.simulate import load, simulate, simulated, track
@@ -63,7 +64,10 @@ def _expected(protocol: str, transport: str, sent: list[tuple[str, bytes]]) -> t
             decoded = codec.decode(frame, Context(transport=transport, device_id=device_id, received_at=now))
             for rec in decoded.records:
                 dev = rec.device_id or decoded.device_id or device_id
-                if rec.has_position:
+                refused = rec.has_position and position_problem(  # the stream's filters (streams.quality)
+                    rec.latitude, rec.longitude, rec.fix_time, rec.valid, now, DEFAULT_FILTERS
+                )
+                if rec.has_position and not refused:
                     positions.add((dev, _ms(rec.fix_time or now)))
                 alarms.update((dev, a) for a in rec.alarms)
     return positions, alarms
@@ -98,8 +102,8 @@ def test_devices_login_live_batch_alarm(pipeline: Pipeline, protocol: str, trans
     assert {(r["device_id"], _ts(r["fix_time"])) for r in rows} == positions
     assert {r["protocol"] for r in rows} == {protocol}
     assert not any(r["registered"] for r in rows), "unregistered devices must be marked so"
-    # the buffered batch is two hours old: stored, and flagged as archive (so is anything older,
-    # e.g. the default 2004 position a Carscop unit without a fix reports at login)
+    # the buffered batch is two hours old: stored, and flagged as archive (so is anything older;
+    # the 2004 position at (0, 0) a Carscop unit without a fix reports at login is filtered)
     cutoff = datetime.now(UTC) - timedelta(hours=1)
     batch = [r for r in rows if cutoff - timedelta(hours=2) < _ts(r["fix_time"]) < cutoff]
     assert len(batch) == 2 * 3, "each device uploaded 3 buffered points"

@@ -5,6 +5,14 @@ CREATE DATABASE IF NOT EXISTS {db}
 -- Every position a device reported.  A resent point (same device, same fix time)
 -- collapses into one row: ReplacingMergeTree keeps the latest server_time.
 -- Query with FINAL (or argMax) for exact counts before background merges.
+-- Partitioned by YEAR of the fix time: a resent point always lands in the partition of
+-- its first copy (so it collapses), and as the position filters bound fix times to
+-- 2000 .. receipt + 1 day (streams/quality.py), one INSERT touches at most ~28
+-- partitions, far below ClickHouse's 100 per INSERT, whatever a device's clock says.
+-- (A block refused anyway -- filters relaxed, or a table made with an older schema --
+-- is split by the worker until it fits.)
+-- Retention: TRACKPIPE_TTL_* (days after server_time; default keep forever) is applied
+-- by `ALTER TABLE ... MODIFY TTL` at start (trackpipe/store.py apply_ttls), here as on a server.
 CREATE TABLE IF NOT EXISTS {db}.positions
 (
     device_id     String,
@@ -34,10 +42,11 @@ CREATE TABLE IF NOT EXISTS {db}.positions
     connection_id String
 )
 ENGINE = ReplacingMergeTree(server_time)
-PARTITION BY toYYYYMM(fix_time)
+PARTITION BY toYear(fix_time)
 ORDER BY (device_id, fix_time)
 ;
 -- One row per alarm a device reported (or derived later: geofence, overspeed ...).
+-- Partitioned like positions; `time` is the receive time when the fix time is impossible.
 CREATE TABLE IF NOT EXISTS {db}.events
 (
     device_id   String,
@@ -55,16 +64,17 @@ CREATE TABLE IF NOT EXISTS {db}.events
     attributes  Map(String, String)
 )
 ENGINE = ReplacingMergeTree(server_time)
-PARTITION BY toYYYYMM(time)
+PARTITION BY toYear(time)
 ORDER BY (device_id, time, type, alarm)
 ;
--- Frames that could not be used, with the reason and the raw bytes.
+-- Frames that could not be used, with the reason and the raw bytes.  `time` is the
+-- receive time (the edge's clock).  Kept 30 days by default (TRACKPIPE_TTL_DEADLETTER).
 CREATE TABLE IF NOT EXISTS {db}.deadletter
 (
     time          DateTime64(3, 'UTC'),
     reason        LowCardinality(String),
     detail        String,
-    stage         LowCardinality(String),      -- edge | decode
+    stage         LowCardinality(String),      -- edge | decode | filter (position quality) | store (refused row)
     protocol      LowCardinality(String),
     transport     LowCardinality(String),
     peer          String,                      -- host:port of the sender
