@@ -12,7 +12,15 @@ Per UDP datagram (`UdpEndpoint`): detect, split, identify (ids learned from a
 login are remembered per source address with a TTL), publish, reply to the
 source after confirmation.
 
-Every refusal has a logged reason and, where bytes were received, a dead letter.
+Abuse is bounded: one wheel (`DeadlineWheel`) times every connection (detection,
+per-frame and idle deadlines; no timer per connection), a connection that
+trickles a frame is closed when the frame's deadline passes, UDP sources are
+rate limited before any decoding, and dead letters are bounded per connection,
+per source host and for the whole edge (beyond: counted, not published), with
+their log lines rate limited (`LogLimiter`, counts of what was suppressed).
+
+Every refusal has a logged reason and, where bytes were received, a dead letter
+(or, beyond the dead-letter bounds, a count).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import socket
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +46,7 @@ from .publisher import KafkaUnavailable, Publisher
 log = logging.getLogger("trackpipe.edge")
 
 Clock = Callable[[], datetime]
+RECEIVE_BUFFER = 65536  # bytes read from one TCP socket at a time (one buffer for all connections)
 
 
 def utcnow() -> datetime:
@@ -52,11 +62,159 @@ class EdgeStats:
     replies: int = 0
     deadletters: int = 0
     datagrams: int = 0
-    datagrams_dropped: int = 0  # refused while too many were unconfirmed (logged each time)
+    datagrams_dropped: int = 0  # refused while too many were unconfirmed (log lines rate limited)
+    datagrams_shed: int = 0  # over their source's rate (`udp_source_rate`), dropped before any decoding
+    deadletters_suppressed: int = 0  # over a dead-letter bound: counted, not published
     closed: dict[str, int] = field(default_factory=dict)
 
     def count_close(self, reason: str) -> None:
         self.closed[reason] = self.closed.get(reason, 0) + 1
+
+
+class TokenBucket:
+    """`rate` tokens a second, at most `burst` saved up; rate <= 0 allows everything."""
+
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1.0)
+        self.tokens = self.burst
+        self.stamp = now
+
+    def refill(self, now: float) -> float:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return self.tokens
+
+    def take(self, now: float) -> bool:
+        if self.rate <= 0:
+            return True
+        if self.refill(now) >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class SourceLimiter:
+    """A token bucket per source host (burst = 2 s worth).  The table is bounded: buckets
+    that refilled completely are forgotten at each sweep, and beyond `max_sources` hosts
+    the newcomers share one bucket, so a spoofed flood cannot grow memory."""
+
+    def __init__(self, rate: float, max_sources: int = 65536, sweep_every: float = 10.0) -> None:
+        self.rate = rate
+        self.max_sources = max_sources
+        self.sweep_every = sweep_every
+        self._buckets: dict[str, TokenBucket] = {}
+        self._overflow: TokenBucket | None = None
+        self._sweep_at = 0.0
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def allow(self, source: str, now: float) -> bool:
+        if self.rate <= 0:
+            return True
+        if now >= self._sweep_at:
+            self._sweep(now)
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            if len(self._buckets) >= self.max_sources:
+                if self._overflow is None:
+                    self._overflow = TokenBucket(self.rate, 2 * self.rate, now)
+                return self._overflow.take(now)
+            bucket = self._buckets[source] = TokenBucket(self.rate, 2 * self.rate, now)
+        return bucket.take(now)
+
+    def _sweep(self, now: float) -> None:
+        self._sweep_at = now + self.sweep_every
+        full = [k for k, b in self._buckets.items() if b.refill(now) >= b.burst]
+        for key in full:
+            del self._buckets[key]
+
+
+class LogLimiter:
+    """At most `lines` log lines per `interval` seconds per key; the next line after a
+    quiet spell says how many were suppressed."""
+
+    def __init__(self, logger: logging.Logger, lines: int = 10, interval: float = 10.0) -> None:
+        self.logger = logger
+        self.lines = lines
+        self.interval = interval
+        self._windows: dict[str, list[float]] = {}  # key -> [window start, lines, suppressed]
+
+    def log(self, level: int, key: str, msg: str, *args: object, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        window = self._windows.get(key)
+        if window is None or now - window[0] >= self.interval:
+            suppressed = int(window[2]) if window else 0
+            window = self._windows[key] = [now, 0, 0]
+            if suppressed:
+                msg += f" (+{suppressed} similar lines suppressed in the last {self.interval:.0f}s)"
+        if window[1] >= self.lines:
+            window[2] += 1
+            return False
+        window[1] += 1
+        self.logger.log(level, msg, *args)
+        return True
+
+
+class DeadlineWheel:
+    """One timer for every connection.  Connections are filed in buckets of `tick`
+    seconds by their earliest deadline; when a bucket comes due each connection checks
+    its deadlines itself (`on_deadline`) and files itself again if it is not due yet, so
+    activity (which only moves deadlines later) costs nothing but a float store."""
+
+    def __init__(self, tick: float = 0.25) -> None:
+        self.tick = tick
+        self._buckets: dict[int, list[TcpConnection]] = {}
+        self._next = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._buckets.values())
+
+    def schedule(self, conn: TcpConnection, at: float) -> None:
+        slot = max(int(at / self.tick) + 1, self._next)
+        if conn._slot is not None and conn._slot <= slot:
+            return  # filed earlier already: it files itself again then
+        conn._slot = slot
+        self._buckets.setdefault(slot, []).append(conn)
+
+    def expire(self, now: float) -> int:
+        """Check the connections whose bucket is due; returns how many were checked."""
+        current = int(now / self.tick)
+        if not self._next:
+            self._next = min(current, min(self._buckets, default=current))
+        checked = 0
+        while self._next <= current:
+            for conn in self._buckets.pop(self._next, ()):
+                if conn._slot == self._next:  # else a stale entry: filed earlier since
+                    conn._slot = None
+                    checked += 1
+                    conn.on_deadline(now)
+            self._next += 1
+        return checked
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="edge-deadlines")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.tick)
+            try:
+                self.expire(loop.time())
+            except Exception:  # one connection's bug must not stop every deadline
+                log.exception("deadline sweep failed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
 
 
 @dataclass(slots=True)
@@ -86,6 +244,13 @@ class Edge:
         self.connections: set[TcpConnection] = set()
         self.tcp_port: int | None = None
         self.udp_port: int | None = None
+        self.wheel = DeadlineWheel()
+        self.receive_buffer = memoryview(bytearray(RECEIVE_BUFFER))  # shared by every TCP connection
+        now = time.monotonic()
+        self.deadletter_sources = SourceLimiter(settings.deadletter_rate)
+        self.deadletter_total = TokenBucket(settings.deadletter_rate_total, 2 * settings.deadletter_rate_total, now)
+        self.udp_sources = SourceLimiter(settings.udp_source_rate)
+        self.logs = LogLimiter(log)
 
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
@@ -99,6 +264,8 @@ class Edge:
             lambda: UdpEndpoint(self), local_addr=(s.host, self.tcp_port)
         )
         self.udp_port = self._udp.get_extra_info("sockname")[1]
+        self._size_receive_buffer(self._udp)
+        self.wheel.start()
         log.info("edge %s listening on tcp+udp %s:%s", s.edge_id, s.host, self.tcp_port)
         for port, name in s.pinned_ports.items():
             await self._listen_pinned(port, registry.get(name))
@@ -115,6 +282,7 @@ class Edge:
             self._servers.append(server)
         if "udp" in codec.transports:
             udp, _ = await loop.create_datagram_endpoint(lambda: UdpEndpoint(self, codec), local_addr=(s.host, port))
+            self._size_receive_buffer(udp)
             self._pinned_udp.append(udp)
         log.info(
             "edge %s listening on %s %s:%s for %s only",
@@ -125,7 +293,20 @@ class Edge:
             codec.name,
         )
 
+    def _size_receive_buffer(self, udp: asyncio.DatagramTransport) -> None:
+        """A burst of datagrams waits in the kernel, not dropped there, while the loop is busy."""
+        sock = udp.get_extra_info("socket")
+        if sock is None or self.settings.udp_rcvbuf <= 0:
+            return
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.settings.udp_rcvbuf)
+        except OSError as exc:
+            log.warning("udp SO_RCVBUF %d refused: %s", self.settings.udp_rcvbuf, exc)
+        got = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        log.info("udp receive buffer %d bytes (asked %d; capped by net.core.rmem_max)", got, self.settings.udp_rcvbuf)
+
     async def stop(self) -> None:
+        await self.wheel.stop()
         for server in self._servers:
             server.close()
         for conn in list(self.connections):
@@ -177,6 +358,23 @@ class Edge:
             },
         )
 
+    def deadletter_allowed(self, host: str, reason: str) -> bool:
+        """Within the dead-letter rate of this source host and of the whole edge?  Beyond it
+        a dead letter is counted (and its log line rate limited), not published."""
+        now = time.monotonic()
+        if self.deadletter_sources.allow(host, now) and self.deadletter_total.take(now):
+            return True
+        self.stats.deadletters_suppressed += 1
+        self.logs.log(
+            logging.WARNING,
+            "deadletter-suppressed",
+            "dead letter rate exceeded: %s from %s not published (%d suppressed so far)",
+            reason,
+            host,
+            self.stats.deadletters_suppressed,
+        )
+        return False
+
     def deadletter_record(
         self,
         reason: str,
@@ -191,7 +389,9 @@ class Edge:
         local_port: int,
     ) -> bytes:
         self.stats.deadletters += 1
-        log.warning(
+        self.logs.log(
+            logging.WARNING,
+            f"deadletter:{reason}",
             "dead letter %s: %s (%s) peer=%s:%s protocol=%s device=%s %d bytes",
             connection_id,
             reason,
@@ -221,44 +421,94 @@ class Edge:
         )
 
 
-class TcpConnection(asyncio.Protocol):
-    """One device connection.  All decisions are synchronous; only the pump awaits Kafka."""
+class TcpConnection(asyncio.BufferedProtocol):
+    """One device connection.  All decisions are synchronous; only the pump awaits Kafka.
+
+    Slotted and lazy (no timer, queue or detection buffer until needed) so that an idle
+    logged-in connection costs little beyond its socket and transport; bytes are read
+    into one receive buffer shared by all connections (`get_buffer`), not a fresh
+    256 KiB allocation per read."""
+
+    __slots__ = (
+        "_close_pending",
+        "_closing",
+        "_dead",
+        "_frame_started",
+        "_head",
+        "_last_activity",
+        "_n",
+        "_opened",
+        "_paused",
+        "_pump",
+        "_queue",
+        "_seq",
+        "_slot",
+        "codec",
+        "device_id",
+        "edge",
+        "framer",
+        "pinned",
+        "transport",
+    )
 
     def __init__(self, edge: Edge, pinned: Codec | None = None) -> None:
         self.edge = edge
-        self.settings = edge.settings
         self.pinned = pinned  # a listener for one protocol: no detection
-        self.local_port = 0
         self.transport: asyncio.Transport | None = None
-        self.peer: tuple[str, int] = ("?", 0)
-        self.connection_id = edge.new_connection_id()
+        self._n = next(edge._conn_ids)
         self.codec: Codec | None = None
         self.framer: Framer | None = None
         self.device_id: str | None = None
-        self._head = bytearray()  # bytes seen while detecting
+        self._head: bytearray | None = None  # bytes seen while detecting
         self._seq = 0
-        self._queue: deque[_Outgoing] = deque()
+        self._queue: deque[_Outgoing] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._paused = False
         self._closing = False  # read nothing more
         self._close_pending = False  # close once the pump has published what was received
+        self._opened = 0.0
         self._last_activity = 0.0
-        self._timer: asyncio.TimerHandle | None = None
+        self._frame_started: float | None = None  # loop time of the first byte of an incomplete frame
+        self._slot: int | None = None  # the deadline wheel's bucket this connection is filed in
+        self._dead = 0  # dead letters from this connection
+
+    @property
+    def settings(self) -> Settings:
+        return self.edge.settings
+
+    @property
+    def peer(self) -> tuple[str, int]:
+        """The peer's address, as the transport keeps it (not copied per connection)."""
+        peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+        return (str(peer[0]), int(peer[1])) if peer else ("?", 0)
+
+    @property
+    def local_port(self) -> int:
+        sockname = self.transport.get_extra_info("sockname") if self.transport is not None else None
+        return int(sockname[1]) if sockname else 0
+
+    @property
+    def connection_id(self) -> str:
+        return f"{self.edge.settings.edge_id}-{self.edge._epoch}-{self._n}"
 
     # -- asyncio callbacks -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        peer = transport.get_extra_info("peername") or ("?", 0)
-        self.peer = (str(peer[0]), int(peer[1]))
-        self.local_port = int((transport.get_extra_info("sockname") or ("", 0))[1])
         self.edge.connections.add(self)
         self.edge.stats.connections += 1
         self.edge.stats.open_connections += 1
-        loop = asyncio.get_running_loop()
-        self._last_activity = loop.time()
-        self._timer = loop.call_later(self.settings.detect_timeout, self._on_timer)
+        now = asyncio.get_running_loop().time()
+        self._opened = self._last_activity = now
+        self.edge.wheel.schedule(self, now + self.settings.detect_timeout)
         log.debug("open %s peer=%s:%s", self.connection_id, *self.peer)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.edge.receive_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # data_received copies what it keeps: the shared buffer is reused by the next read
+        self.data_received(bytes(self.edge.receive_buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
@@ -281,20 +531,21 @@ class TcpConnection(asyncio.Protocol):
             self._closing = True
         self.edge.connections.discard(self)
         self.edge.stats.open_connections -= 1
-        if self._timer is not None:
-            self._timer.cancel()
 
     # -- detection ---------------------------------------------------------------
     def _detect(self, data: bytes) -> None:
+        if self._head is None:
+            self._head = bytearray()
         self._head += data
         verdict = registry.Verdict(self.pinned, False) if self.pinned else registry.detect(bytes(self._head), "tcp")
         if verdict.codec is not None:
             self.codec = verdict.codec
             self.framer = verdict.codec.new_framer()
             self.framer.max_frame = min(self.framer.max_frame, self.settings.max_frame)
-            self.framer.feed(bytes(self._head))
-            self._head.clear()
-            self._reschedule(self.settings.idle_timeout)
+            head, self._head = bytes(self._head), None
+            self._frame_started = self._opened  # the first frame began with the first byte
+            self.framer.feed(head)
+            self.edge.wheel.schedule(self, self.deadline())
             log.debug("%s detected %s", self.connection_id, self.codec.name)
             self._drain_frames()
         elif verdict.unknown or len(self._head) > self.settings.detect_max_bytes:
@@ -302,22 +553,34 @@ class TcpConnection(asyncio.Protocol):
             self._reject_unknown(detail)
 
     def _reject_unknown(self, detail: str) -> None:
-        raw = bytes(self._head)
-        self._head.clear()
+        raw = bytes(self._head or b"")
+        self._head = None
         self._deadletter("unknown", detail, raw, close_after="unknown protocol")
 
     # -- frames -------------------------------------------------------------------
     def _drain_frames(self) -> None:
         assert self.framer is not None and self.codec is not None
+        completed = False
         while not self._closing:
             try:
                 frame = self.framer.next_frame()
             except FramingError as exc:
                 self._deadletter(exc.reason, exc.detail, exc.discarded, close_after=exc.reason if exc.fatal else None)
+                completed = True
                 continue
             if frame is None:
-                return
+                break
+            completed = True
             self._frame(frame)
+        self._track_partial(completed)
+
+    def _track_partial(self, completed: bool) -> None:
+        """The per-frame deadline runs from the first byte of a frame, whatever trickles after."""
+        if self.framer is None or not self.framer.buffered:
+            self._frame_started = None
+        elif completed or self._frame_started is None:
+            self._frame_started = self._last_activity  # a new frame began in these bytes
+            self.edge.wheel.schedule(self, self._frame_started + self.settings.frame_timeout)
 
     def _frame(self, frame: bytes) -> None:
         assert self.codec is not None
@@ -344,6 +607,20 @@ class TcpConnection(asyncio.Protocol):
         return (self.device_id or self.connection_id).encode()
 
     def _deadletter(self, reason: str, detail: str, raw: bytes, close_after: str | None = None) -> None:
+        """Bounded: `deadletter_per_connection` per connection (reaching it closes the
+        connection) and the edge's rates per source host and in total (beyond: counted)."""
+        self._dead += 1
+        limit = self.settings.deadletter_per_connection
+        if limit > 0 and self._dead > limit:
+            self.edge.stats.deadletters_suppressed += 1
+            return
+        if limit > 0 and self._dead == limit and close_after is None:
+            close_after = f"dead letter limit: {limit} from this connection"
+        if not self.edge.deadletter_allowed(self.peer[0], reason):
+            if close_after:
+                self._closing = True
+                self.close(close_after)
+            return
         value = self.edge.deadletter_record(
             reason,
             detail,
@@ -363,14 +640,17 @@ class TcpConnection(asyncio.Protocol):
 
     def _finish_partial(self, why: str) -> None:
         """At close: bytes that never became a frame are dead-lettered, not forgotten."""
-        rest = self.framer.take_rest() if self.framer is not None else bytes(self._head)
-        self._head.clear()
+        rest = self.framer.take_rest() if self.framer is not None else bytes(self._head or b"")
+        self._head = None
+        self._frame_started = None
         if rest:
             reason = "truncated" if self.framer is not None else "unknown"
             self._deadletter(reason, f"{len(rest)} bytes pending at {why}", rest)
 
     # -- publishing in order, replies after confirmation --------------------------
     def _enqueue(self, item: _Outgoing) -> None:
+        if self._queue is None:
+            self._queue = deque()
         self._queue.append(item)
         if len(self._queue) >= self.settings.max_inflight and not self._paused and self.transport is not None:
             self._paused = True
@@ -380,10 +660,12 @@ class TcpConnection(asyncio.Protocol):
 
     async def _run_pump(self) -> None:
         publisher = self.edge.publisher
+        queue = self._queue
+        assert queue is not None
         try:
-            while self._queue:
-                batch = list(self._queue)
-                self._queue.clear()
+            while queue:
+                batch = list(queue)
+                queue.clear()
                 sent = [(await publisher.send(i.topic, i.value, i.key), i) for i in batch]
                 replies: list[bytes] = []
                 try:
@@ -393,25 +675,26 @@ class TcpConnection(asyncio.Protocol):
                             if item.reply:
                                 replies.append(item.reply)  # durable: its ack may go
                             if item.close_after:
-                                self._queue.clear()
+                                queue.clear()
                                 self.close(item.close_after, from_pump=True)
                                 return
                 finally:
                     self._write_replies(replies)  # one write per batch, in frame order
-                if self._paused and len(self._queue) < self.settings.max_inflight // 2:
+                if self._paused and len(queue) < self.settings.max_inflight // 2:
                     self._paused = False
                     if self.transport is not None and not self._closing:
                         self.transport.resume_reading()
         except KafkaUnavailable as exc:
             # nothing unconfirmed was acknowledged: the device keeps its data and resends
-            self._queue.clear()
+            queue.clear()
             self.close(f"kafka unavailable: {exc}", from_pump=True)
         except Exception:
             log.exception("%s publish failed", self.connection_id)
-            self._queue.clear()
+            queue.clear()
             self.close("internal error", from_pump=True)
         finally:
             self._pump = None
+            self._queue = None  # empty here: an idle connection keeps no queue
             if self._close_pending and self.transport is not None:
                 self.transport.close()
 
@@ -420,27 +703,40 @@ class TcpConnection(asyncio.Protocol):
             self.transport.write(b"".join(replies))
             self.edge.stats.replies += len(replies)
 
-    # -- timers and closing -----------------------------------------------------
-    def _reschedule(self, delay: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+    # -- deadlines (checked by the edge's wheel) and closing ---------------------------
+    def deadline(self) -> float:
+        """The earliest of the detection, per-frame and idle deadlines (loop time)."""
+        s = self.settings
+        if self.framer is None:
+            return self._opened + s.detect_timeout
+        due = self._last_activity + s.idle_timeout
+        if self._frame_started is not None:
+            due = min(due, self._frame_started + s.frame_timeout)
+        return due
 
-    def _on_timer(self) -> None:
-        if self._closing:
+    def on_deadline(self, now: float) -> None:
+        if self._closing or self.transport is None or self.transport.is_closing():
             return
-        if self.framer is None:  # still detecting after detect_timeout
-            if self._head:
-                self._reject_unknown(f"undecided after {self.settings.detect_timeout}s ({len(self._head)} bytes)")
+        s = self.settings
+        if self.framer is None:
+            if now < self._opened + s.detect_timeout:
+                self.edge.wheel.schedule(self, self._opened + s.detect_timeout)
+            elif self._head:
+                self._reject_unknown(f"undecided after {s.detect_timeout}s ({len(self._head)} bytes)")
             else:
                 self.close("silent: no bytes within the detection timeout")
             return
-        idle = asyncio.get_running_loop().time() - self._last_activity
-        if idle >= self.settings.idle_timeout:
+        idle = now - self._last_activity
+        started = self._frame_started
+        if idle >= s.idle_timeout:
             self._finish_partial("idle timeout")
             self.close(f"idle for {idle:.0f}s")
+        elif started is not None and now - started >= s.frame_timeout:
+            pending = self.framer.buffered
+            self._finish_partial(f"frame timeout ({now - started:.0f}s since its first byte)")
+            self.close(f"frame timeout: {pending} bytes of a frame not completed within {s.frame_timeout:g}s")
         else:
-            self._reschedule(self.settings.idle_timeout - idle)
+            self.edge.wheel.schedule(self, self.deadline())
 
     def close(self, reason: str, *, from_pump: bool = False) -> None:
         if self.transport is None or self.transport.is_closing() or self._close_pending:
@@ -481,20 +777,46 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.local_port = int((transport.get_extra_info("sockname") or ("", 0))[1])
 
     def error_received(self, exc: Exception) -> None:
-        log.warning("udp error: %s", exc)
+        self.edge.logs.log(logging.WARNING, "udp-error", "udp error: %s", exc)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         edge = self.edge
         edge.stats.datagrams += 1
         edge.stats.bytes_in += len(data)
-        peer = (str(addr[0]), int(addr[1]))
-        conn_id = f"udp-{peer[0]}:{peer[1]}"
         now = time.monotonic()
+        host = str(addr[0])
+        # cheapest refusals first: a flooding source or an overloaded edge costs no decoding
+        if not edge.udp_sources.allow(host, now):
+            edge.stats.datagrams_shed += 1
+            edge.logs.log(
+                logging.WARNING,
+                "udp-shed",
+                "udp source %s over %g datagrams/s: shedding (%d shed so far)",
+                host,
+                self.settings.udp_source_rate,
+                edge.stats.datagrams_shed,
+            )
+            return
+        if self._inflight >= self.settings.max_inflight * 8:
+            edge.stats.datagrams_dropped += 1
+            edge.logs.log(
+                logging.WARNING,
+                "udp-overload",
+                "udp overload: %d datagrams unconfirmed; dropping one from %s (%d dropped so far)",
+                self._inflight,
+                host,
+                edge.stats.datagrams_dropped,
+            )
+            return
+        peer = (host, int(addr[1]))
+        conn_id = f"udp-{peer[0]}:{peer[1]}"
         self._sweep(now)
         known = self._ids.get(peer)
         device_id = known[0] if known and known[1] > now else None
 
         def dead(reason: str, detail: str, raw: bytes, protocol: str | None) -> None:
+            if not edge.deadletter_allowed(host, reason):
+                return
             value = edge.deadletter_record(
                 reason,
                 detail,
@@ -508,10 +830,6 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             )
             self._publish([(edge.deadletter_topic, (device_id or conn_id).encode(), value, None)], peer)
 
-        if self._inflight >= self.settings.max_inflight * 8:
-            log.warning("udp overload: %d datagrams unconfirmed; dropping one from %s:%s", self._inflight, *peer)
-            edge.stats.datagrams_dropped += 1
-            return
         codec = self.pinned or registry.detect(data, "udp").codec
         if codec is None:
             dead("unknown", "no protocol matches the datagram", data, None)
