@@ -151,12 +151,11 @@ class AtrackFramer(Framer):
                     raise no_end_marker(buf, self.max_frame)
                 return None
             return self._take(end + 1)
-        if buf[2] == 0x2C:
-            verdict = _detect_text(bytes(buf[:64]))
-            if verdict is Detection.NO:
-                raise self._garbage()
-            if verdict is Detection.MORE:
-                return None
+        # `@P,` text -- unless the `,` is the high byte of a binary report's CRC
+        text_verdict = _detect_text(bytes(buf[:64])) if buf[2] == 0x2C else Detection.NO
+        if text_verdict is Detection.MORE:
+            return None
+        if text_verdict is Detection.YES:
             match = _TEXT_HEAD.match(bytes(buf[:64]))
             if match is None:
                 raise self._garbage()
@@ -653,8 +652,8 @@ class AtrackCodec(Codec):
             return _detect_info(head)
         if len(head) < 3:
             return Detection.MORE if head[:2] not in (b"@@", b"@N") else Detection.NO
-        if head[2] == 0x2C:
-            return _detect_text(head)
+        if head[2] == 0x2C and (verdict := _detect_text(head)) is not Detection.NO:
+            return verdict  # else: a binary report whose CRC starts with 0x2C
         return _detect_binary(head[: self.max_frame], self.max_frame)
 
     def new_framer(self) -> Framer:
@@ -677,10 +676,7 @@ class AtrackCodec(Codec):
             if text.startswith("$INFO="):
                 return FrameInfo("status", text[6:].split(",")[0] or None, None)
             return FrameInfo("other", None, None)
-        if frame[2] == 0x2C:
-            match = _TEXT_HEAD.match(frame[:64])
-            if match is None:
-                raise DecodeError("malformed ATrack text header")
+        if frame[2] == 0x2C and (match := _TEXT_HEAD.match(frame[:64])) is not None:
             unit = int(match.group(4))
             if unit >= 1 << 64:
                 raise DecodeError("unit id out of range")
@@ -708,11 +704,8 @@ class AtrackCodec(Codec):
             return Decoded("heartbeat", str(int.from_bytes(frame[2:10], "big")), [])
         if frame[0] == 0x24:
             return _info(frame.decode("latin-1").strip())
-        if frame[2] == 0x2C:
-            text = frame.decode("latin-1").strip()
-            match = _TEXT_HEAD.match(text.encode("latin-1")[:64])
-            if match is None:
-                raise DecodeError("malformed ATrack text header")
+        text = frame.decode("latin-1").strip() if frame[2] == 0x2C else ""
+        if text and (match := _TEXT_HEAD.match(text.encode("latin-1")[:64])) is not None:
             body = text[match.end() :]
             records = [rec for line in body.split("\r\n") if (rec := _text_line(line, settings)) is not None]
             return Decoded("position", match.group(4).decode(), records)

@@ -62,9 +62,11 @@ def test_detect() -> None:
         b"$OKAY",
         b"\xfe\x03",
         BINARY[:-1] + b"\x01",
-        b"@P,12G4,",
     ):
         assert CODEC.detect(foreign, "tcp") is Detection.NO
+    # not text (G is no hex digit), but `,` may be a binary CRC's high byte: only a whole
+    # binary header can refuse it
+    assert CODEC.detect(b"@P,12G4,", "tcp") is Detection.MORE
 
 
 # --- framing -------------------------------------------------------------------------
@@ -220,3 +222,22 @@ def test_device_round_trip() -> None:
     assert len(decoded[4].records) == 2
     with pytest.raises(ValueError):
         device.alarm(FIX, "overspeed")
+
+
+def test_binary_report_whose_crc_starts_with_a_comma() -> None:
+    """Seen end to end: a binary `@P` report whose CRC high byte is 0x2C (`,`) looks like the
+    `@P,` text form at byte 2; it must still detect, frame, answer and decode as binary."""
+    device = AtrackDevice("351234567890123")
+    fix = Fix(datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC), 52.2297, 21.0122, speed=40, course=90)
+    for _ in range(5000):
+        frame = device.position(fix)
+        if frame[2] == 0x2C:
+            break
+    else:
+        pytest.fail("no sequence number gave a CRC starting with 0x2C")
+    assert CODEC.detect(frame, "tcp") is Detection.YES
+    assert common.frames(CODEC, frame + frame) == [frame, frame]
+    info = CODEC.inspect(frame, "tcp")
+    assert info.device_id == "351234567890123" and info.reply
+    [record] = CODEC.decode(frame, common.ctx()).records
+    assert record.latitude == pytest.approx(52.2297, abs=1e-5)
