@@ -4,15 +4,14 @@ per-frame deadline of a trickling connection and the dead-letter bound per conne
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from trackpipe.edge.server import DeadlineWheel, Edge, LogLimiter, SourceLimiter, TcpConnection, TokenBucket
 from trackpipe.protocols.devices.gt06 import Device as Gt06Device
 
+from trackpipe.bench_edge import NullPublisher
 from trackpipe.config import Settings
 
 
@@ -111,22 +110,15 @@ class _Transport(asyncio.Transport):
         self.closed = True
 
 
-class _Publisher:
+class _Publisher(NullPublisher):
+    """Confirms at once (as the bench's) and keeps what was published."""
+
     def __init__(self) -> None:
         self.records: list[tuple[str, bytes]] = []
 
     async def send(self, topic: str, value: bytes, key: bytes | None) -> asyncio.Future[Any]:
         self.records.append((topic, value))
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-    @contextlib.asynccontextmanager
-    async def deadline(self) -> AsyncIterator[None]:
-        yield
-
-    async def confirm(self, future: asyncio.Future[Any]) -> None:
-        await future
+        return await super().send(topic, value, key)
 
     def topics(self, suffix: str) -> int:
         return sum(1 for topic, _ in self.records if topic.endswith(suffix))
