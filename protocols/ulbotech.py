@@ -283,6 +283,23 @@ def _decode_text(frame: bytes, ctx: Context) -> Decoded:
     return Decoded("other", device_id, [record])
 
 
+def _unescaped_head(head: bytes, limit: int = HEADER_LEN + 2) -> bytes:
+    """The first `limit` bytes of a binary frame after its start flag, escapes undone, as far
+    as the bytes so far go (a lone trailing F7 waits for its code byte)."""
+    out = bytearray(head[:1])
+    i = 1
+    while i < len(head) and len(out) < limit and head[i] != FLAG:
+        if head[i] == ESCAPE:
+            if i + 1 >= len(head):
+                break
+            out.append(CODES.get(head[i + 1], head[i + 1]))
+            i += 2
+        else:
+            out.append(head[i])
+            i += 1
+    return bytes(out)
+
+
 class UlbotechCodec(Codec):
     name = "ulbotech"
     first_bytes = bytes((FLAG, TEXT_START))
@@ -300,6 +317,7 @@ class UlbotechCodec(Codec):
             return Detection.MORE if _TEXT_PREFIX.fullmatch(head[:21]) and len(head) <= 21 else Detection.NO
         if head[0] != FLAG:
             return Detection.NO
+        head = _unescaped_head(head)  # the time field may hold an escaped F7/F8
         if len(head) < 3:
             return Detection.MORE
         if head[1] != 0x01 or head[2] not in (0x01, 0x02, 0x03):

@@ -7,6 +7,8 @@ keeps the number of codecs asked small, and undecided input is told from unknown
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from trackpipe.protocols import registry
 from trackpipe.protocols.base import Detection
 
@@ -74,3 +76,23 @@ def test_two_byte_level_keeps_every_detection() -> None:
         narrow = registry.detect(data, "tcp")
         wide = registry.detect(data, "tcp", codecs=registry.candidates(data))
         assert narrow == wide, vectors.sample_id(record)
+
+
+def test_first_frames_of_simulated_devices_are_detected_at_any_time() -> None:
+    """The first frame a device sends on connecting carries its clock and id: whatever their
+    bytes (escapes, checksum bytes that look like separators), detection must name its protocol.
+    Found this way: ulbotech frames whose time held an escaped F7, atrack CRCs starting with `,`."""
+    from trackpipe.simulate import device_id, load, simulated, track
+
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    missed = []
+    for name in simulated():
+        codec, cls, _ = load(name)
+        for i in range(300):
+            when = base + timedelta(seconds=i * 3_617 + i % 7)
+            for transport in sorted(codec.transports):
+                device = cls(device_id(cls, i), transport)
+                first = (device.login() or [device.position(track(i, i, when))])[0]
+                if registry.detect(first, transport).codec is not codec:
+                    missed.append((name, transport, first.hex()))
+    assert missed[:5] == []

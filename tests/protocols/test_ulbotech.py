@@ -135,3 +135,11 @@ def test_escaped_frame_as_sent_is_understood() -> None:
     assert escaped != frame
     assert CODEC.inspect(escaped, "tcp").reply == CODEC.inspect(frame, "tcp").reply
     assert CODEC.decode(escaped, CTX).records[0].fix_time == CODEC.decode(frame, CTX).records[0].fix_time
+
+
+def test_detects_a_frame_whose_time_field_holds_an_escape() -> None:
+    """Seen end to end: an F7 in the time field is sent as F7 00, which shifted the header
+    detection read; the escapes are undone before the header is judged."""
+    frame = bytes.fromhex("f80101035000000000520132a20df700010e031d22c20140a488002a002c005a03040200000015abf8")
+    assert CODEC.detect(frame, "tcp") is Detection.YES
+    assert all(CODEC.detect(frame[:end], "tcp") is Detection.MORE for end in range(1, 17))
