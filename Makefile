@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 ARGS   ?=
 
-.PHONY: run test bench fuzz lint format clean
+.PHONY: run test bench fuzz chaos lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench: $(STAMP)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz_run $(ARGS)
+
+# counted fault injection (kill -9 of each part, poison data) or, with ARGS="--soak 60", a soak
+chaos: $(STAMP)
+	$(BIN)/python -m trackpipe.chaos $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

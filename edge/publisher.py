@@ -1,7 +1,12 @@
 """Kafka producer for the edge: `acks=all`, and a frame counts as durable only
 when its send future resolved.  While Kafka is unreachable `publish` waits up to
 `publish_timeout` and then fails, so the edge never acknowledges a device's data
-that is not safe yet."""
+that is not safe yet.
+
+With the embedded broker, whose confirmations come from memory, a `Spool` (edge/spool.py) keeps
+every confirmed record on disk until the worker group committed past it; `SpoolKeeper` releases
+spooled segments, notices a broker that came back with less than it confirmed (an offset handed
+out again, a log end below what was confirmed) and publishes the spooled records again."""
 
 from __future__ import annotations
 
@@ -11,8 +16,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+
+from trackpipe.config import Settings
+
+from .spool import Spool, read_segment
 
 log = logging.getLogger("trackpipe.edge.kafka")
 
@@ -22,17 +32,31 @@ class KafkaUnavailable(Exception):
 
 
 class Publisher:
-    def __init__(self, bootstrap: str, timeout: float, **producer_options: Any) -> None:
+    def __init__(
+        self, bootstrap: str, timeout: float, *, spool: Spool | None = None, group: str = "", **producer_options: Any
+    ) -> None:
         self.bootstrap = bootstrap
         self.timeout = timeout
+        self.spool = spool
+        self.keeper = SpoolKeeper(self, spool, group) if spool is not None else None
         self._options = {"acks": "all", "linger_ms": 5, "request_timeout_ms": int(timeout * 1000)} | producer_options
         self._producer: AIOKafkaProducer | None = None
         self._ready = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None
         self._stopping = False
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Publisher:
+        """The edge's publisher, spooling when `settings.spool` (the embedded broker)."""
+        spool = None
+        if settings.spool:
+            spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes, fsync=settings.spool_fsync)
+        return cls(settings.kafka_bootstrap, settings.publish_timeout, spool=spool, group=settings.app_id)
+
     async def start(self, wait: bool = False) -> None:
         """Connect in the background (retrying while Kafka is down)."""
+        if self.keeper is not None:
+            self.keeper.start()
         self._starter = asyncio.create_task(self._connect_forever(), name="kafka-connect")
         if wait:
             await self._ready.wait()
@@ -67,10 +91,16 @@ class Publisher:
             except TimeoutError:
                 raise KafkaUnavailable(f"kafka {self.bootstrap} not reachable") from None
         assert self._producer is not None
+        spool = self.spool
+        if spool is not None and spool.full:
+            raise KafkaUnavailable(f"spool full ({spool.bytes} bytes not yet stored by the worker)")
         try:
-            return await self._producer.send(topic, value, key=key)
+            future = await self._producer.send(topic, value, key=key)
         except KafkaError as exc:
             raise KafkaUnavailable(f"kafka refused the record: {exc!r}") from exc
+        if self.keeper is not None:  # spooled when confirmed, before the awaiting pump resumes
+            future.add_done_callback(self.keeper.on_confirmed(topic, key, value))
+        return future
 
     @contextlib.asynccontextmanager
     async def deadline(self) -> AsyncIterator[None]:
@@ -80,6 +110,9 @@ class Publisher:
                 yield
         except TimeoutError:
             raise KafkaUnavailable("kafka did not confirm in time") from None
+        finally:
+            if self.spool is not None:
+                self.spool.flush()  # what was confirmed is on disk before any ack is written
 
     async def confirm(self, future: asyncio.Future[Any]) -> None:
         """Wait for Kafka's confirmation of one record (inside `deadline`)."""
@@ -90,6 +123,8 @@ class Publisher:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self.keeper is not None:
+            await self.keeper.stop()
         if self._starter is not None:
             self._starter.cancel()
             try:
@@ -98,3 +133,151 @@ class Publisher:
                 pass
         if self._producer is not None:
             await self._producer.stop()
+        if self.spool is not None:
+            self.spool.close()
+
+
+class SpoolKeeper:
+    """Releases spooled records once stored, and publishes them again when the broker lost them.
+
+    Every `interval` seconds: the log end of each partition this edge wrote to is compared with
+    the highest offset it got confirmed there (the edge is the only writer of `tracker.raw` on the
+    embedded broker, so an end below it means the broker came back with less); a confirmation
+    whose offset is not above the partition's highest so far means the same.  Then every spooled
+    record is published again (the worker may have been past them; re-delivered rows collapse).
+    Otherwise the consumer group's committed offsets release the segments it is past."""
+
+    RESEND_CHUNK = 500
+    STOP_WAIT = 1.5  # s a stopping edge waits for the worker to commit what is spooled
+
+    def __init__(self, publisher: Publisher, spool: Spool, group: str, interval: float = 1.0) -> None:
+        self.publisher = publisher
+        self.spool = spool
+        self.group = group
+        self.interval = interval
+        self._highest: dict[tuple[str, int], int] = {}
+        self._lost = False
+        self._resend: list[Any] = []  # segment paths whose records must be published again
+        self._task: asyncio.Task[None] | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._offsets: AIOKafkaConsumer | None = None
+        self.resent = 0  # records published again
+        self.losses = 0  # times the broker was found to have lost confirmed records
+
+    def start(self) -> None:
+        self._resend = self.spool.open()
+        if self._resend:
+            log.warning("spool: %d segment(s) from an earlier run; publishing them again", len(self._resend))
+        self._task = asyncio.create_task(self._run(), name="spool-keeper")
+
+    def on_confirmed(self, topic: str, key: bytes | None, value: bytes) -> Any:
+        def confirmed(future: asyncio.Future[Any]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return
+            meta = future.result()
+            tp = (topic, meta.partition)
+            if meta.offset <= self._highest.get(tp, -1):
+                self._lost = True
+            else:
+                self._highest[tp] = meta.offset
+            self.spool.record(topic, meta.partition, meta.offset, key, value)
+
+        return confirmed
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.publisher.wait_ready()
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker down: try again next round
+                log.debug("spool check failed: %r", exc)
+                await self._close_clients()
+
+    async def check(self) -> None:
+        """One round: notice a loss, publish again what must be, else release what is stored."""
+        if not self._lost and await self._log_shrank():
+            self._lost = True
+        if self._lost:
+            self._lost = False
+            self.losses += 1
+            self._highest.clear()
+            taken = self.spool.take_all()
+            log.error(
+                "kafka %s lost records it had confirmed (broker restarted?): publishing %d spooled segment(s) again",
+                self.publisher.bootstrap,
+                len(taken),
+            )
+            self._resend = [*self._resend, *taken]
+        if self._resend:
+            await self._publish_again()
+            return
+        committed = await self._committed()
+        self.spool.release(committed)
+
+    async def _log_shrank(self) -> bool:
+        if not self._highest:
+            return False
+        if self._offsets is None:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.publisher.bootstrap, request_timeout_ms=5000)
+            await consumer.start()
+            self._offsets = consumer
+        highest = dict(self._highest)
+        ends = await self._offsets.end_offsets([TopicPartition(t, p) for t, p in highest])
+        return any(ends.get(TopicPartition(t, p), 0) <= offset for (t, p), offset in highest.items())
+
+    async def _committed(self) -> dict[tuple[str, int], int]:
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.publisher.bootstrap, request_timeout_ms=5000)
+            await admin.start()
+            self._admin = admin
+        offsets = await self._admin.list_consumer_group_offsets(self.group)
+        return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+    async def _publish_again(self) -> None:
+        publisher = self.publisher
+        while self._resend:
+            path = self._resend[0]
+            count = 0
+            chunk: list[asyncio.Future[Any]] = []
+            for entry in read_segment(path):
+                chunk.append(await publisher.send(entry.topic, entry.value, entry.key))
+                if len(chunk) >= self.RESEND_CHUNK:
+                    count += await self._confirm(chunk)
+                    chunk = []
+            count += await self._confirm(chunk)
+            self.spool.flush()
+            self.spool.discard(path)
+            self._resend.pop(0)
+            self.resent += count
+            log.warning("spool: %d record(s) of %s published again", count, path.name)
+
+    async def _confirm(self, futures: list[asyncio.Future[Any]]) -> int:
+        async with self.publisher.deadline():
+            for future in futures:
+                await self.publisher.confirm(future)
+        return len(futures)
+
+    async def _close_clients(self) -> None:
+        for client in (self._offsets, self._admin):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await (client.stop() if isinstance(client, AIOKafkaConsumer) else client.close())
+        self._offsets = self._admin = None
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        with contextlib.suppress(Exception):  # released now, not published again at the next start
+            async with asyncio.timeout(self.STOP_WAIT):
+                if not self._lost and not self._resend and self.publisher._ready.is_set():
+                    self.spool.roll()
+                    while self.spool.segments:  # the worker commits its last batches meanwhile
+                        self.spool.release(await self._committed())
+                        if self.spool.segments:
+                            await asyncio.sleep(0.2)
+        await self._close_clients()

@@ -21,6 +21,12 @@ their log lines rate limited (`LogLimiter`, counts of what was suppressed).
 
 Every refusal has a logged reason and, where bytes were received, a dead letter
 (or, beyond the dead-letter bounds, a count).
+
+TCP sockets (Linux): the edge accepts and polls them itself (`TcpListener`, one epoll set
+in `SocketPoller` that the event loop watches as a single reader, one slotted
+`EdgeTransport` per connection), so an idle logged-in connection costs ~1 KB of the
+edge's RSS instead of ~3 KB through asyncio's transports; `python -m
+trackpipe.bench_edge` measures it.  Elsewhere `loop.create_server` serves them.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from trackpipe import schemas
 from trackpipe.config import Settings
 
 from .publisher import KafkaUnavailable, Publisher
+from .sockets import SocketPoller, TcpListener, listen_tcp, own_poller_available
 
 log = logging.getLogger("trackpipe.edge")
 
@@ -217,6 +224,14 @@ class DeadlineWheel:
                 pass
 
 
+# -- TCP sockets without an asyncio transport per connection --------------------------------
+# An idle connection through `loop.create_server` costs ~1.5 KB of asyncio objects (transport,
+# its extra-info dict with sockname and peername, a reader Handle with its Context, a
+# SelectorKey, two bound methods, a weak reference, a socket object and its wrapper).  The
+# edge's own poller keeps one slotted `EdgeTransport` per connection instead: a raw file
+# descriptor in one epoll set that the event loop watches as a single reader.
+
+
 @dataclass(slots=True)
 class _Outgoing:
     topic: str
@@ -238,7 +253,8 @@ class Edge:
         self.deadletter_topic = settings.topic("deadletter")
         self._conn_ids = itertools.count(1)
         self._epoch = f"{int(time.time() * 1000):x}"
-        self._servers: list[asyncio.AbstractServer] = []
+        self._servers: list[asyncio.AbstractServer | TcpListener] = []
+        self._poller: SocketPoller | None = None  # serves every TCP connection (Linux)
         self._udp: asyncio.DatagramTransport | None = None
         self._pinned_udp: list[asyncio.DatagramTransport] = []
         self.connections: set[TcpConnection] = set()
@@ -256,9 +272,7 @@ class Edge:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         s = self.settings
-        server = await loop.create_server(lambda: TcpConnection(self), s.host, s.port, reuse_address=True, backlog=4096)
-        self._servers.append(server)
-        self.tcp_port = server.sockets[0].getsockname()[1]
+        self.tcp_port = await self._listen_tcp(s.port, lambda: TcpConnection(self))
         # UDP on the same port number as TCP (port 0 -> the one TCP got)
         self._udp, _ = await loop.create_datagram_endpoint(
             lambda: UdpEndpoint(self), local_addr=(s.host, self.tcp_port)
@@ -276,10 +290,7 @@ class Edge:
         loop = asyncio.get_running_loop()
         s = self.settings
         if "tcp" in codec.transports:
-            server = await loop.create_server(
-                lambda: TcpConnection(self, codec), s.host, port, reuse_address=True, backlog=4096
-            )
-            self._servers.append(server)
+            await self._listen_tcp(port, lambda: TcpConnection(self, codec))
         if "udp" in codec.transports:
             udp, _ = await loop.create_datagram_endpoint(lambda: UdpEndpoint(self, codec), local_addr=(s.host, port))
             self._size_receive_buffer(udp)
@@ -292,6 +303,20 @@ class Edge:
             port,
             codec.name,
         )
+
+    async def _listen_tcp(self, port: int, factory: Callable[[], asyncio.BaseProtocol]) -> int:
+        """Listen on `port` (0: any free one, returned); connections are served by the edge's
+        own poller where there is epoll, else by asyncio's transports."""
+        loop = asyncio.get_running_loop()
+        if not own_poller_available():
+            server = await loop.create_server(factory, self.settings.host, port, reuse_address=True, backlog=4096)
+            self._servers.append(server)
+            return int(server.sockets[0].getsockname()[1])
+        if self._poller is None:
+            self._poller = SocketPoller(loop)
+        listeners = await listen_tcp(self._poller, self.settings.host, port, factory)
+        self._servers.extend(listeners)
+        return listeners[0].port
 
     def _size_receive_buffer(self, udp: asyncio.DatagramTransport) -> None:
         """A burst of datagrams waits in the kernel, not dropped there, while the loop is busy."""
@@ -313,6 +338,8 @@ class Edge:
             conn.close("shutdown")
         for server in self._servers:
             await server.wait_closed()
+        if self._poller is not None:
+            self._poller.stop()  # closes once the connections still flushing have gone
         if self._udp is not None:
             self._udp.close()
         for udp in self._pinned_udp:
@@ -425,9 +452,10 @@ class TcpConnection(asyncio.BufferedProtocol):
     """One device connection.  All decisions are synchronous; only the pump awaits Kafka.
 
     Slotted and lazy (no timer, queue or detection buffer until needed) so that an idle
-    logged-in connection costs little beyond its socket and transport; bytes are read
-    into one receive buffer shared by all connections (`get_buffer`), not a fresh
-    256 KiB allocation per read."""
+    logged-in connection costs little beyond its transport; bytes are read into one
+    receive buffer shared by all connections (`get_buffer`), not a fresh 256 KiB
+    allocation per read.  Works with any asyncio transport (the edge's `EdgeTransport`,
+    or asyncio's own where there is no epoll)."""
 
     __slots__ = (
         "_close_pending",
@@ -867,12 +895,18 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         publisher = self.edge.publisher
         try:
             sent = [(await publisher.send(topic, value, key), reply) for topic, key, value, reply in items]
-            async with publisher.deadline():
-                for future, reply in sent:
-                    await publisher.confirm(future)
-                    if reply and self.transport is not None:
+            replies: list[bytes] = []
+            try:
+                async with publisher.deadline():  # spooled (if spooling) when it exits
+                    for future, reply in sent:
+                        await publisher.confirm(future)
+                        if reply:
+                            replies.append(reply)
+            finally:
+                if self.transport is not None:
+                    for reply in replies:  # each confirmed frame's ack, also when a later one failed
                         self.transport.sendto(reply, peer)
-                        self.edge.stats.replies += 1
+                    self.edge.stats.replies += len(replies)
         except KafkaUnavailable as exc:
             log.warning("udp %s:%s not acknowledged: %s", *peer, exc)
         except Exception:

@@ -1,4 +1,4 @@
-"""Edge memory per idle connection: `python -m trackpipe.bench_edge [connections] [sources]`.
+"""Edge memory per idle connection: `python -m trackpipe.bench_edge [connections] [sources] [--tracemalloc]`.
 
 An edge (the real `Edge`, with a publisher that confirms at once, so only the edge's own
 memory is measured) runs in a child process on loopback; client processes open
@@ -7,27 +7,37 @@ GT06 device and waits for its login reply; then the edge's RSS is read from /pro
 printed per connection.  The number of connections is capped by the file-descriptor limit
 the edge process may have (raised with `resource.setrlimit` up to the hard limit); the cap
 is printed.  Bounded: every step has a deadline and every process started is stopped by PID.
+
+With `--tracemalloc` the edge traces its Python allocations and also prints the heap bytes
+held per connection, by allocating source line (where an idle connection's bytes go).
+Tracing costs memory of its own, so the RSS figure of such a run is not the edge's: compare
+RSS figures from runs without it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import multiprocessing
+import os
+import queue
 import resource
 import selectors
 import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 IP_BIND_ADDRESS_NO_PORT = 24  # Linux: the port is chosen at connect, per destination
 FD_MARGIN = 256  # descriptors the edge needs besides connections (listeners, epoll, pipes, logs)
 LOGIN_REPLY = 10  # bytes of a GT06 login reply (78 78 05 01 sn sn crc crc 0d 0a)
 LIFETIME = 600.0  # s: the edge child stops by itself after this
+TRACE_FRAMES = 3  # with --tracemalloc: an allocation is told by its line and two callers
 
 
 def raise_fd_limit(wanted: int) -> int:
@@ -71,7 +81,20 @@ class NullPublisher:
         await future
 
 
-async def _serve(wanted_fds: int) -> None:
+def heap_breakdown(snapshot: tracemalloc.Snapshot, base: tracemalloc.Snapshot, per: int, top: int = 20) -> list[str]:
+    """The heap growth from `base` to `snapshot` by allocating line, in bytes (and blocks) per
+    one of `per` connections, largest first; the last line is the total."""
+    stats = snapshot.compare_to(base, "traceback")
+    total = sum(stat.size_diff for stat in stats)
+    lines = []
+    for stat in stats[:top]:
+        where = " < ".join(f"{'/'.join(f.filename.split('/')[-2:])}:{f.lineno}" for f in stat.traceback)
+        lines.append(f"  {stat.size_diff / per:8.1f} B {stat.count_diff / per:6.2f} blocks  {where}")
+    lines.append(f"  {total / per:8.1f} B per connection in all (Python heap, tracemalloc)")
+    return lines
+
+
+async def _serve(wanted_fds: int, trace: bool = False) -> None:
     import logging
 
     from trackpipe.config import Settings
@@ -82,12 +105,41 @@ async def _serve(wanted_fds: int) -> None:
     settings = Settings(host="127.0.0.1", port=0, edge_id="bench", idle_timeout=LIFETIME, log_level="warning")
     edge = Edge(settings, NullPublisher())  # type: ignore[arg-type]
     await edge.start()
+    if trace:
+        tracemalloc.start(TRACE_FRAMES)
+    base = tracemalloc.take_snapshot() if trace else None
     print(f"{edge.tcp_port} {limit}", flush=True)
     loop = asyncio.get_running_loop()
-    stdin_closed = loop.create_future()
-    loop.add_reader(sys.stdin.fileno(), lambda: stdin_closed.done() or stdin_closed.set_result(None))
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stdin_closed, LIFETIME)  # the parent closes stdin (or dies)
+    commands: asyncio.Queue[str] = asyncio.Queue()
+    pending = b""
+
+    def readable() -> None:
+        nonlocal pending
+        chunk = os.read(sys.stdin.fileno(), 4096)
+        if not chunk:
+            loop.remove_reader(sys.stdin.fileno())
+            commands.put_nowait("")  # the parent closed stdin (or died)
+            return
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            commands.put_nowait(line.decode().strip() or "?")
+
+    loop.add_reader(sys.stdin.fileno(), readable)
+    stop_at = loop.time() + LIFETIME
+    while (left := stop_at - loop.time()) > 0:
+        try:
+            command = await asyncio.wait_for(commands.get(), left)
+        except TimeoutError:
+            break
+        if not command:
+            break
+        if command == "measure" and base is not None:
+            per = max(edge.stats.open_connections, 1)
+            gc.collect()
+            for line in heap_breakdown(tracemalloc.take_snapshot(), base, per):
+                print(line, flush=True)
+        print("measured", flush=True)
     print(f"open {edge.stats.open_connections} replies {edge.stats.replies}", flush=True)
     await edge.stop()
 
@@ -96,44 +148,73 @@ async def _serve(wanted_fds: int) -> None:
 
 
 def _clients(port: int, sources: list[str], first: int, count: int, ready: Any, done: Any, timeout: float) -> None:
-    """Open `count` logged-in connections, report how many got their login reply, hold them."""
+    """Open `count` logged-in connections, report how many got their login reply, hold them.
+    Reports (connected, replied, first error) whatever happens, so the parent never waits blind."""
     from trackpipe.protocols.devices.gt06 import Device
 
-    raise_fd_limit(count + FD_MARGIN)
-    sel = selectors.DefaultSelector()
     socks: list[socket.socket] = []
-    got: dict[int, int] = {}
-    deadline = time.monotonic() + timeout
-    for i in range(count):
-        if time.monotonic() > deadline:
-            break
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
-        s.bind((sources[i % len(sources)], 0))
-        s.settimeout(5.0)
-        try:
-            s.connect(("127.0.0.1", port))
-            s.sendall(Device(f"35{first + i:013d}", "tcp").login()[0])
-        except OSError:
-            s.close()
-            continue
-        s.setblocking(False)
-        socks.append(s)
-        got[s.fileno()] = 0
-        sel.register(s, selectors.EVENT_READ)
     replied = 0
-    while replied < len(socks) and time.monotonic() < deadline:
-        for key, _ in sel.select(timeout=0.5):
-            sock: socket.socket = key.fileobj  # type: ignore[assignment]
-            data = sock.recv(256)
-            got[sock.fileno()] += len(data)
-            if not data or got[sock.fileno()] >= LOGIN_REPLY:
-                sel.unregister(sock)
-                replied += 1 if data else 0
-    ready.put((len(socks), replied))
+    error = ""
+    try:
+        raise_fd_limit(count + FD_MARGIN)
+        sel = selectors.DefaultSelector()
+        got: dict[int, int] = {}
+        deadline = time.monotonic() + timeout
+        for i in range(count):
+            if time.monotonic() > deadline:
+                error = error or f"connect deadline ({timeout:g}s) passed after {i} connections"
+                break
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                s.bind((sources[i % len(sources)], 0))
+                s.settimeout(5.0)
+                s.connect(("127.0.0.1", port))
+                s.sendall(Device(f"35{first + i:013d}", "tcp").login()[0])
+            except OSError as exc:
+                error = error or f"connect: {exc}"
+                s.close()
+                continue
+            s.setblocking(False)
+            socks.append(s)
+            got[s.fileno()] = 0
+            sel.register(s, selectors.EVENT_READ)
+        waiting = len(socks)
+        while waiting and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=0.5):
+                sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                try:
+                    data = sock.recv(256)
+                except OSError as exc:
+                    error = error or f"recv: {exc}"
+                    data = b""
+                got[sock.fileno()] += len(data)
+                if not data or got[sock.fileno()] >= LOGIN_REPLY:
+                    sel.unregister(sock)
+                    waiting -= 1
+                    replied += 1 if data else 0
+    except Exception as exc:  # reported to the parent, never a silent hang
+        error = error or f"{type(exc).__name__}: {exc}"
+    finally:
+        ready.put((len(socks), replied, error))
     done.wait(timeout)  # hold the connections until the parent has measured
     for s in socks:
         s.close()
+
+
+def _read_line(stream: Any, deadline: float) -> str:
+    """One line from the child's (unbuffered, binary) stdout, or "" at EOF or the deadline."""
+    line = bytearray()
+    with selectors.DefaultSelector() as sel:
+        sel.register(stream, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if not sel.select(left):
+                continue
+            byte = os.read(stream.fileno(), 1)
+            if not byte or byte == b"\n":
+                break
+            line += byte
+    return line.decode()
 
 
 @dataclass
@@ -144,52 +225,71 @@ class IdleResult:
     replied: int
     rss_before_kib: int
     rss_after_kib: int
+    errors: list[str] = field(default_factory=list)  # the first error of each client process
+    heap: list[str] = field(default_factory=list)  # with tracing: where the bytes go
 
     @property
     def bytes_per_connection(self) -> float:
         return (self.rss_after_kib - self.rss_before_kib) * 1024 / max(self.replied, 1)
 
     def summary(self) -> str:
-        return (
+        lines = [
             f"idle connections: asked {self.asked}, fd cap {self.cap}, connected {self.connected}, "
             f"logged in {self.replied}; edge RSS {self.rss_before_kib / 1024:.1f} MiB -> "
             f"{self.rss_after_kib / 1024:.1f} MiB = {self.bytes_per_connection:.0f} bytes per connection"
-        )
+        ]
+        lines += [f"client error: {e}" for e in self.errors]
+        if self.heap:
+            lines.append("edge heap per connection by allocating line (RSS above includes tracing):")
+            lines += self.heap
+        return "\n".join(lines)
 
 
 def idle_connections(
-    n: int = 100_000, sources: int = 5, per_process: int = 10_000, timeout: float = 120.0
+    n: int = 100_000, sources: int = 5, per_process: int = 10_000, timeout: float = 120.0, trace: bool = False
 ) -> IdleResult:
     """Open `n` (capped by the edge's fd limit) logged-in idle GT06 connections to one edge from
-    `sources` source addresses 127.0.0.1.., and measure the edge's RSS per connection."""
-    edge = subprocess.Popen(
-        [sys.executable, "-c", f"import asyncio, trackpipe.bench_edge as b; asyncio.run(b._serve({n + FD_MARGIN}))"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    `sources` source addresses 127.0.0.1.., and measure the edge's RSS per connection (with
+    `trace`, also its Python heap per connection by allocating line)."""
+    code = f"import asyncio, trackpipe.bench_edge as b; asyncio.run(b._serve({n + FD_MARGIN}, {trace}))"
+    edge = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
     workers: list[multiprocessing.Process] = []
     ctx = multiprocessing.get_context("fork")
     done = ctx.Event()
     try:
-        assert edge.stdout is not None
-        port_text, limit_text = edge.stdout.readline().split()
-        cap = min(n, int(limit_text) - FD_MARGIN)
+        assert edge.stdout is not None and edge.stdin is not None
+        first_line = _read_line(edge.stdout, time.monotonic() + 60).split()
+        if len(first_line) != 2:
+            raise RuntimeError(f"the edge did not start (exit code {edge.poll()})")
+        port, limit = (int(x) for x in first_line)
+        cap = min(n, limit - FD_MARGIN)
         time.sleep(0.5)
         before = rss_kib(edge.pid)
         ready = ctx.Queue()
         addresses = [f"127.0.0.{i + 1}" for i in range(sources)]
         for first in range(0, cap, per_process):
             count = min(per_process, cap - first)
-            worker = ctx.Process(target=_clients, args=(int(port_text), addresses, first, count, ready, done, timeout))
+            worker = ctx.Process(target=_clients, args=(port, addresses, first, count, ready, done, timeout))
             worker.start()
             workers.append(worker)
         connected = replied = 0
+        errors: list[str] = []
         for _ in workers:
-            c, r = ready.get(timeout=timeout + 10)
+            try:
+                c, r, error = ready.get(timeout=timeout + 30)
+            except queue.Empty:
+                raise RuntimeError(f"a client process reported nothing within {timeout + 30:g}s") from None
             connected, replied = connected + c, replied + r
+            if error:
+                errors.append(error)
         time.sleep(1.0)  # let the edge settle (closed handshakes, freed buffers)
-        return IdleResult(n, cap, connected, replied, before, rss_kib(edge.pid))
+        result = IdleResult(n, cap, connected, replied, before, rss_kib(edge.pid), errors)
+        if trace:
+            edge.stdin.write(b"measure\n")
+            deadline = time.monotonic() + 120
+            while (line := _read_line(edge.stdout, deadline)) and line != "measured":
+                result.heap.append(line)
+        return result
     finally:
         done.set()
         for worker in workers:
@@ -208,9 +308,11 @@ def idle_connections(
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    n = int(args[0]) if args else 100_000
-    sources = int(args[1]) if len(args) > 1 else 5
-    print(idle_connections(n, sources).summary(), flush=True)
+    trace = "--tracemalloc" in args
+    numbers = [a for a in args if a != "--tracemalloc"]
+    n = int(numbers[0]) if numbers else 100_000
+    sources = int(numbers[1]) if len(numbers) > 1 else 5
+    print(idle_connections(n, sources, trace=trace).summary(), flush=True)
     return 0
 
 

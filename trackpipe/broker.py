@@ -7,11 +7,13 @@ import logging
 import os
 import socket
 import subprocess
+import threading
 import time
 from importlib.resources import files
 from pathlib import Path
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.protocol.group import LeaveGroupRequest
 
@@ -28,14 +30,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def wait_port(host: str, port: int, timeout: float) -> bool:
+    """Whether `host:port` accepts a connection within `timeout` seconds (tried at least once)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return True
         except OSError:
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.05)
-    return False
 
 
 def noida_binary() -> Path:
@@ -143,3 +147,85 @@ async def evict_group_members(bootstrap: str, group: str, timeout: float = 5.0) 
     finally:
         await admin.close()
     return evicted
+
+
+#: delete-policy topics the worker's group consumes: trimmed only behind its committed offset
+CONSUMED = ("raw", "deadletter")
+
+
+def trim_targets(
+    begins: dict[TopicPartition, int],
+    ends: dict[TopicPartition, int],
+    committed: dict[TopicPartition, int],
+    consumed: set[str],
+    keep: int,
+) -> dict[TopicPartition, int]:
+    """Per partition, the offset to delete records before: the newest `keep` records stay, and in
+    a topic the worker consumes nothing at or after its committed offset goes (nothing it has not
+    stored yet).  Partitions with nothing to delete are left out."""
+    targets: dict[TopicPartition, int] = {}
+    for tp, end in ends.items():
+        limit = min(committed.get(tp, 0), end) if tp.topic in consumed else end
+        target = limit - keep
+        if target > begins.get(tp, 0):
+            targets[tp] = target
+    return targets
+
+
+async def trim_once(settings: Settings, bootstrap: str) -> int:
+    """Delete what the embedded broker need not keep (`trim_targets`); returns records deleted."""
+    names = [name for name, policy in TOPICS.items() if policy == "delete"]
+    tps = [TopicPartition(settings.topic(n), p) for n in names for p in range(settings.partitions)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        await admin.start()
+        await consumer.start()
+        begins = await consumer.beginning_offsets(tps)
+        ends = await consumer.end_offsets(tps)
+        committed = {
+            tp: meta.offset
+            for tp, meta in (await admin.list_consumer_group_offsets(settings.app_id)).items()
+            if meta.offset >= 0
+        }
+        consumed = {settings.topic(n) for n in CONSUMED}
+        targets = trim_targets(begins, ends, committed, consumed, settings.broker_keep)
+        if targets:
+            await admin.delete_records({tp: RecordsToDelete(before_offset=o) for tp, o in targets.items()})
+        return sum(o - begins.get(tp, 0) for tp, o in targets.items())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+class Trimmer:
+    """Keeps the embedded broker's memory flat (it holds every record in RAM and rewrites it all
+    to disk every second): every `broker_trim_interval` seconds, in a thread of its own,
+    `trim_once`.  A failed round (broker restarting) is logged and tried again next time."""
+
+    def __init__(self, settings: Settings, bootstrap: str) -> None:
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.trimmed = 0
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="broker-trimmer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.settings.broker_trim_interval):
+            try:
+                deleted = asyncio.run(asyncio.wait_for(trim_once(self.settings, self.bootstrap), 30))
+            except Exception as exc:
+                log.warning("broker trim failed (%r); next try in %.0fs", exc, self.settings.broker_trim_interval)
+                continue
+            self.rounds += 1
+            self.trimmed += deleted
+            if deleted:
+                log.info("trimmed %d records from the embedded broker (%d in all)", deleted, self.trimmed)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(35)

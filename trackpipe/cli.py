@@ -77,7 +77,7 @@ async def _edge_main(settings: Settings) -> None:
     from trackpipe.edge.publisher import Publisher
     from trackpipe.edge.server import Edge
 
-    publisher = Publisher(settings.kafka_bootstrap, settings.publish_timeout)
+    publisher = Publisher.from_settings(settings)  # spools with the embedded broker
     edge = Edge(settings, publisher)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -50,10 +50,29 @@ class Settings:
     deadletter_per_connection: int = 50  # dead letters one TCP connection may publish before it is closed
     deadletter_rate: float = 10.0  # dead letters/s per source host (burst 2x); beyond: counted, not published
     deadletter_rate_total: float = 200.0  # dead letters/s for the whole edge (burst 2x)
+    # edge spool (edge/spool.py): confirmed records kept on disk until the worker stored them --
+    # needed with the embedded broker (it confirms from memory); `trackpipe run` turns it on for it
+    spool: bool = False
+    spool_fsync: bool = False  # fsync each spool write (survive a power cut, not only a process kill)
+    spool_max_bytes: int = 1 << 30  # spooled bytes beyond which frames are not acknowledged
+    # embedded broker: trim non-compacted topics to this many records per partition (behind the
+    # worker group's committed offset for the topics it consumes); 0 = keep everything
+    broker_keep: int = 20000
+    broker_trim_interval: float = 10.0
     # streams
     sink_batch: int = 5000
     sink_interval: float = 1.0
     late_after: float = 600.0  # s: a point older than this on arrival is stored as archive
+    # derived events (streams/rules.py): deployment defaults; a device's registry entry
+    # (`devices add --speed-limit --offline-after`) wins for those two
+    offline_after: float = 600.0  # s without a frame: deviceOffline (Traccar status.timeout)
+    speed_limit: float = 0.0  # km/h above which deviceOverspeed (0: no limit)
+    overspeed_duration: float = 0.0  # s above the limit before deviceOverspeed
+    motion_speed: float = 0.01 * 1.852  # km/h above which a fix is moving (Traccar: 0.01 kn)
+    trip_distance: float = 500.0  # m of travel that confirms deviceMoving
+    trip_duration: float = 300.0  # s of motion that confirms deviceMoving
+    parking_duration: float = 300.0  # s standing still that confirms deviceStopped
+    rules_tick: float = 5.0  # s between offline checks of every local device (the timer)
     # position quality (Traccar's filter.*): refused fixes become dead letters (stage "filter")
     filter_zero: bool = True  # refuse (0, 0)
     filter_invalid: bool = False  # refuse fixes the device marks invalid
@@ -70,6 +89,7 @@ class Settings:
     restart_backoff_max: float = 10.0  # s: cap of the doubling restart delay
     restart_stable: float = 30.0  # s a part must run for its restart delay to start over
     log_level: str = "info"
+    app_id: str = "trackpipe"  # the worker's Faust app id = its Kafka consumer group
     pinned_ports: dict[int, str] = field(default_factory=dict)  # port -> protocol (TRACKPIPE_PORTS)
     decoder_options: dict[str, str] = field(default_factory=dict)  # protocol.key -> value (TRACKPIPE_DECODER_OPTIONS)
 
@@ -88,6 +108,9 @@ class Settings:
             "replication": int(_env("TRACKPIPE_REPLICATION", str(d.replication))),
             "edge_id": _env("TRACKPIPE_EDGE_ID", socket.gethostname()),
             "log_level": _env("TRACKPIPE_LOG_LEVEL", d.log_level),
+            "app_id": _env("TRACKPIPE_APP_ID", d.app_id),
+            "spool": _flag("TRACKPIPE_SPOOL", d.spool),
+            "spool_fsync": _flag("TRACKPIPE_SPOOL_FSYNC", d.spool_fsync),
             "decoder_options": options.parse_env(_env(options.ENV, "")),
             "pinned_ports": parse_ports(_env("TRACKPIPE_PORTS", "")),
             "filter_zero": _flag("TRACKPIPE_FILTER_ZERO", d.filter_zero),
@@ -109,9 +132,20 @@ class Settings:
             "deadletter_per_connection": "TRACKPIPE_DEADLETTER_PER_CONNECTION",
             "deadletter_rate": "TRACKPIPE_DEADLETTER_RATE",
             "deadletter_rate_total": "TRACKPIPE_DEADLETTER_RATE_TOTAL",
+            "spool_max_bytes": "TRACKPIPE_SPOOL_MAX_BYTES",
+            "broker_keep": "TRACKPIPE_BROKER_KEEP",
+            "broker_trim_interval": "TRACKPIPE_BROKER_TRIM_INTERVAL",
             "sink_batch": "TRACKPIPE_SINK_BATCH",
             "sink_interval": "TRACKPIPE_SINK_INTERVAL",
             "late_after": "TRACKPIPE_LATE_AFTER",
+            "offline_after": "TRACKPIPE_OFFLINE_AFTER",
+            "speed_limit": "TRACKPIPE_SPEED_LIMIT",
+            "overspeed_duration": "TRACKPIPE_OVERSPEED_DURATION",
+            "motion_speed": "TRACKPIPE_MOTION_SPEED",
+            "trip_distance": "TRACKPIPE_TRIP_DISTANCE",
+            "trip_duration": "TRACKPIPE_TRIP_DURATION",
+            "parking_duration": "TRACKPIPE_PARKING_DURATION",
+            "rules_tick": "TRACKPIPE_RULES_TICK",
             "filter_future": "TRACKPIPE_FILTER_FUTURE",
             "filter_past": "TRACKPIPE_FILTER_PAST",
             "ttl_positions": "TRACKPIPE_TTL_POSITIONS",
@@ -148,6 +182,10 @@ class Settings:
     def broker_dir(self) -> Path:
         return self.data_dir / "kafka"
 
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
 
 def parse_ports(text: str) -> dict[int, str]:
     """`5023:gt06,5027:teltonika` -> {5023: "gt06", 5027: "teltonika"} (protocol names checked)."""
@@ -171,4 +209,5 @@ TOPICS = {
     "positions": "delete",
     "events": "delete",
     "deadletter": "delete",
+    "geofences": "compact",
 }

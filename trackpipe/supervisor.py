@@ -15,6 +15,14 @@ TRACKPIPE_RESTART_STABLE seconds): logged with its exit status and counted in
 port, so the edge and the worker reconnect to it by themselves; devices see at
 most a reconnect.  SIGINT/SIGTERM stop the edge first (no new data), then the
 worker, then the broker, all within 10 s.
+
+The embedded broker confirms from memory and loses its last second or so when killed, so with it:
+the edge spools what it got confirmed (edge/spool.py) and publishes it again when the broker comes
+back with less; the worker is killed when the broker dies (its consumer positions may be past the
+log the broker comes back with, and a commit there would skip what the edge publishes again) and
+restarted once the broker is back, from the committed offsets the broker kept; and a trimmer
+deletes the records of the delete-policy topics the worker is done with (keeping the newest
+`broker_keep` per partition), so the broker's memory stays flat.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .broker import ensure_topics, evict_group_members, free_port, spawn_embedded, wait_port
+from .broker import Trimmer, ensure_topics, evict_group_members, free_port, spawn_embedded, wait_port
 from .config import Settings
 from .procs import child_preexec, stop
 
@@ -105,6 +113,8 @@ class Supervisor:
         self.parts: dict[str, Part] = {}
         self._stop_requested = False
         self._broker_port = 0
+        self.trimmer: Trimmer | None = None
+        self._trim_rounds_written = 0
 
     @property
     def children(self) -> dict[str, subprocess.Popen]:
@@ -125,6 +135,8 @@ class Supervisor:
             TRACKPIPE_PARTITIONS=str(s.partitions),
         )
         env.setdefault("TRACKPIPE_SESSION_TIMEOUT", "10")
+        if not s.kafka_bootstrap:  # the embedded broker confirms from memory: the edge spools
+            env.setdefault("TRACKPIPE_SPOOL", "1")
         return env
 
     def _log_path(self, name: str) -> Path:
@@ -245,6 +257,9 @@ class Supervisor:
         edge = [*me, "edge", "--data-dir", str(s.data_dir), "--host", s.host, "--port", str(s.port)]
         self._add("edge", lambda: self._spawn_child("edge", edge, env))
         self._wait_for("edge", self._edge_ready)
+        if not s.kafka_bootstrap and s.broker_keep > 0:
+            self.trimmer = Trimmer(s, bootstrap)
+            self.trimmer.start()
 
     # -- supervision ------------------------------------------------------------------
 
@@ -256,12 +271,16 @@ class Supervisor:
                     self._died(part, code, now)
                 if part.proc is None and part.restart_at is not None and now >= part.restart_at:
                     self._restart(part)
+            if self.trimmer is not None and self.trimmer.rounds != self._trim_rounds_written:
+                self._write_state()
             time.sleep(0.1)
 
     def _died(self, part: Part, code: int, now: float) -> None:
         ran_for = now - part.started_at
         delay = part.backoff.delay(ran_for)
         part.proc, part.last_exit, part.restart_at = None, code, now + delay
+        if part.name == "broker":
+            self._stop_worker_with_broker(now)
         if part.name in ("edge", "worker"):  # its run file points at a dead process
             (self.settings.run_dir / RUN_FILES[part.name]).unlink(missing_ok=True)
         log.warning(
@@ -275,7 +294,32 @@ class Supervisor:
         )
         self._write_state()
 
+    def _stop_worker_with_broker(self, now: float) -> None:
+        """The embedded broker died: it comes back with the state it last wrote, maybe short of
+        offsets the worker consumed and committed.  The worker is killed now (a kill -9 loses
+        nothing: it acks only what it stored) and restarts after the broker, from what it kept."""
+        worker = self.parts.get("worker")
+        if worker is None or worker.proc is None or worker.proc.poll() is not None:
+            return
+        try:
+            os.killpg(worker.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        worker.proc.wait(5)
+        worker.proc, worker.last_exit, worker.restart_at = None, worker.proc.returncode, now
+        (self.settings.run_dir / RUN_FILES["worker"]).unlink(missing_ok=True)
+        log.warning("worker stopped with the broker; it restarts once the broker is back")
+
+    def _broker_up(self) -> bool:
+        broker = self.parts.get("broker")
+        if broker is None:
+            return True  # an external Kafka: not ours to wait for
+        return broker.proc is not None and broker.proc.poll() is None and wait_port("127.0.0.1", self._broker_port, 0)
+
     def _restart(self, part: Part) -> None:
+        if part.name == "worker" and not self._broker_up():
+            part.restart_at = time.monotonic() + 0.2  # after the broker
+            return
         part.restarts += 1
         part.restart_at = None
         if part.name == "worker" and not self.settings.kafka_bootstrap:
@@ -297,7 +341,7 @@ class Supervisor:
         (A real Kafka expires it after the session timeout; this runs for the embedded one only.)"""
         import asyncio
 
-        group = os.environ.get("TRACKPIPE_APP_ID", "trackpipe")
+        group = self.settings.app_id
         try:
             evicted = asyncio.run(evict_group_members(f"127.0.0.1:{self._broker_port}", group, EVICT_TIMEOUT))
         except Exception as exc:  # broker down too: its restart forgets the group anyway
@@ -314,6 +358,9 @@ class Supervisor:
             "state": state,
             "parts": {name: part.snapshot() for name, part in self.parts.items()},
         }
+        if self.trimmer is not None:
+            body["trimmed"] = self.trimmer.trimmed
+            self._trim_rounds_written = self.trimmer.rounds
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(body))
         tmp.replace(path)
@@ -322,6 +369,8 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         """Edge first (no new data), then the worker (commits), then the broker: within 10 s."""
+        if self.trimmer is not None:
+            self.trimmer.stop()
         for name in STOP_ORDER:
             part = self.parts.get(name)
             if part is not None and part.proc is not None:

@@ -78,9 +78,12 @@ def _normal_rows(p: Pipeline, want: int) -> int:
 
 
 def _filtered(p: Pipeline, want: int) -> dict[str, int]:
-    sql = f"SELECT count() AS n FROM deadletter WHERE device_id = '{POISON}' AND stage = 'filter'"
+    """Distinct dead letters by reason: a letter is stored at least once (a frame the edge's spool
+    published again after the restart gives its letters again: same receive time and detail)."""
+    letters = "uniqExact(time, detail)"
+    sql = f"SELECT {letters} AS n FROM deadletter WHERE device_id = '{POISON}' AND stage = 'filter'"
     _count(p, sql, want)
-    by_reason = f"SELECT reason, count() AS n FROM deadletter WHERE device_id = '{POISON}' GROUP BY reason"
+    by_reason = f"SELECT reason, {letters} AS n FROM deadletter WHERE device_id = '{POISON}' GROUP BY reason"
     return {r["reason"]: r["n"] for r in p.query(by_reason)}
 
 

@@ -1,0 +1,33 @@
+"""Which records the embedded broker's trimmer deletes (the deletion itself: tests/e2e/test_broker_crash.py)."""
+
+from __future__ import annotations
+
+from aiokafka import TopicPartition
+
+from trackpipe.broker import trim_targets
+
+RAW0, RAW1, POS0 = TopicPartition("raw", 0), TopicPartition("raw", 1), TopicPartition("positions", 0)
+
+
+def test_consumed_topics_keep_the_newest_behind_the_committed_offset() -> None:
+    ends = {RAW0: 1000, RAW1: 1000}
+    committed = {RAW0: 900, RAW1: 50}
+    targets = trim_targets({}, ends, committed, {"raw"}, keep=100)
+    assert targets == {RAW0: 800}  # raw 1: 50 committed - 100 kept: nothing to delete
+
+
+def test_unconsumed_partition_is_never_trimmed() -> None:
+    assert trim_targets({}, {RAW0: 10**6}, {}, {"raw"}, keep=100) == {}
+
+
+def test_a_committed_offset_past_the_log_end_trims_by_the_end() -> None:
+    assert trim_targets({}, {RAW0: 500}, {RAW0: 9000}, {"raw"}, keep=100) == {RAW0: 400}
+
+
+def test_published_topics_keep_the_newest_records() -> None:
+    assert trim_targets({POS0: 0}, {POS0: 350}, {}, {"raw"}, keep=100) == {POS0: 250}
+
+
+def test_nothing_below_what_is_already_deleted() -> None:
+    begins = {RAW0: 800, POS0: 250}
+    assert trim_targets(begins, {RAW0: 1000, POS0: 350}, {RAW0: 900}, {"raw"}, keep=100) == {}
