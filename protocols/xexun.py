@@ -364,7 +364,7 @@ def _apply_extras(record: Record, extras: list[str]) -> None:
     """Full form after the IMEI: satellites, altitude, power[/ADCn], charging, length, crc, cell."""
     if not extras:
         return
-    if extras[0].isdigit():
+    if extras[0].isdigit() and len(extras[0]) <= 3:  # a count, not a misplaced number
         record.satellites = int(extras[0])
     if len(extras) > 1 and (altitude := float_or_none(extras[1])) is not None:
         record.altitude = altitude

@@ -2,18 +2,31 @@
 
     tracker.raw ──decode──┬─► ClickHouse positions, events, device_status (batched INSERTs)
                           ├─► tracker.positions   (for subscribers: analytics, alerting)
-                          ├─► tracker.events      (one record per alarm: what alerting consumers read)
+                          ├─► tracker.events      (alarms and derived events: what alerting consumers read)
                           └─► tracker.deadletter ──sink_deadletter──► ClickHouse deadletter
                                                   (the edge dead-letters here too)
-    tracker.devices ──registry──► Table "devices" (enrichment lookups in decode)
+    tracker.devices ──registry──► Table "devices" (enrichment lookups, rule settings in decode)
+    tracker.geofences ──geofence_registry──► GlobalTable "geofences" (every worker holds every fence)
+    decode ◄──► Table "rule_state" (per-device rule state; offline_timer ticks over it)
+
+Derived events (`streams.rules`, glue in `streams.derive`): after `process`, each batch's
+positions go through the rules per device in fix-time order; their events join the batch's
+alarm events (published before the INSERTs, stored with them).  A device's new state is staged
+in a `StateBook` and written to the `rule_state` table (changelog: it survives a restart) only
+once the batch's INSERTs succeeded, just before the acks: a crash in between re-derives the same
+events from the re-delivered frames, and their rows collapse.  `offline_timer` raises
+deviceOffline for local devices silent longer than their timeout, the same way.
 
 All topics have the same partition count and are keyed by device id, so the
 `devices` table partition that `decode` reads is always local to the worker
 (co-partitioning).  `decode` takes raw frames in batches (by size, or after
-`sink_interval`), makes one columnar INSERT per table, and acks the raw events
-only after the INSERTs succeeded; a crash re-delivers, and re-delivered rows
-collapse in the ReplacingMergeTree.  Faust flushes the producer before it commits
-offsets, so the published positions/events are durable before the input moves on.
+`sink_interval`).  As soon as a batch is decoded, its alarm events, positions and dead
+letters are handed to Kafka, one produce batch per partition, before any INSERT: an
+alarm never waits for the store.  Then one columnar INSERT per table; the raw events
+are acked only after the INSERTs succeeded and Kafka confirmed every publish, so a
+crash re-delivers, and re-delivered rows collapse in the ReplacingMergeTree.  While one
+batch is in the store the next one is decoded (one batch in the store at a time, acks
+in order).
 
 Insert errors are told apart (`store.is_rejection`): while the store is down the same rows
 are retried with backoff; a block the store refuses (rows it can never take, or too many
@@ -28,22 +41,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import faust
 import orjson
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from trackpipe import kafka_compat, schemas, store
 from trackpipe.config import Settings
+from trackpipe.geofences import FenceRecord, decode_record
 
-from .process import deadletter, process
+from . import derive
+from .process import Batch, deadletter, process
 from .quality import Filters, parse_earliest
+from .rules import DeviceState, RuleSettings
 
 log = logging.getLogger("trackpipe.streams")
+_STARTED = time.monotonic()
 
 settings = Settings.from_env()
 filters = Filters(
@@ -77,7 +98,23 @@ positions_topic = app.topic(settings.topic("positions"), key_type=bytes, value_t
 events_topic = app.topic(settings.topic("events"), key_type=bytes, value_type=bytes)
 deadletter_topic = app.topic(settings.topic("deadletter"), key_type=bytes, value_type=bytes)
 
+_partitioner = DefaultPartitioner()  # Faust's producer uses it too (no producer_partitioner set)
+
 devices = app.Table("devices", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+geofences_topic = app.topic(settings.topic("geofences"), key_type=bytes, value_type=bytes)
+#: every fence on every worker: a fence applies to devices of any partition
+geofences = app.GlobalTable("geofences", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+#: per-device rule state (DeviceState.to_bytes), keyed and partitioned by device id like tracker.raw
+#: (use_partitioner: written after the INSERTs and from the timer, outside the frame's event)
+rule_state = app.Table(
+    "rule_state",
+    default=None,
+    key_type=bytes,
+    value_type=bytes,
+    partitions=settings.partitions,
+    use_partitioner=True,
+)
+rule_defaults = derive.base_settings(settings)
 
 
 @app.agent(devices_topic)
@@ -94,70 +131,296 @@ async def registry(stream: faust.StreamT[bytes]) -> None:
             log.error("unreadable device record for %r: %s", key, exc)
             continue
         devices[key] = orjson.dumps(
-            {"name": record["name"], "account": record["account"], "options": record.get("options") or {}}
+            {
+                "name": record["name"],
+                "account": record["account"],
+                "options": record.get("options") or {},
+                "speed_limit": record.get("speed_limit"),
+                "offline_after": record.get("offline_after"),
+            }
         )
 
 
-def _lookup(device_id: str) -> dict[str, Any] | None:
-    value = devices.get(device_id.encode())
-    return orjson.loads(value) if value else None
+@app.agent(geofences_topic)
+async def geofence_registry(stream: faust.StreamT[bytes]) -> None:
+    """Keep the geofences table in step with the compacted geofences topic (key: fence name)."""
+    async for event in stream.events():
+        key = event.key
+        if event.value is None:  # tombstone: fence removed
+            geofences.pop(key, None)
+            continue
+        try:
+            decode_record(event.value)
+        except ValueError as exc:
+            log.error("unreadable geofence record for %r: %s", key, exc)
+            continue
+        geofences[key] = event.value
+
+
+@lru_cache(maxsize=4096)
+def _fence(value: bytes) -> FenceRecord | None:
+    try:
+        return decode_record(value)
+    except ValueError:
+        return None
+
+
+def _fences() -> list[FenceRecord]:
+    return [f for f in (_fence(v) for v in list(geofences.values()) if v) if f is not None]
+
+
+def _load_state(device_id: str) -> DeviceState | None:
+    value = rule_state.get(device_id.encode())
+    if not value:
+        return None
+    try:
+        return DeviceState.from_bytes(value)
+    except ValueError as exc:  # a state no version reads: the device starts afresh (one deviceOnline)
+        log.error("unreadable rule state of %r, starting afresh: %s", device_id, exc)
+        return None
+
+
+def _write_state(device_id: str, state: DeviceState) -> None:
+    rule_state[device_id.encode()] = state.to_bytes()
+
+
+book = derive.StateBook(_load_state)
+
+
+@app.on_partitions_revoked.connect
+async def _forget_staged(sender: Any, revoked: set[Any], **kwargs: Any) -> None:
+    """A rebalance: partitions may move to another worker; their committed table is the truth."""
+    book.drop()
+
+
+def _settings_lookup(lookup: Callable[[str], Mapping[str, Any] | None]) -> Callable[[str], RuleSettings]:
+    """Rule settings per device for one batch (registry entry and fences read once)."""
+    fences = _fences()
+    cached: dict[str, RuleSettings] = {}
+
+    def settings_of(device_id: str) -> RuleSettings:
+        if device_id not in cached:
+            cached[device_id] = derive.settings_for(rule_defaults, device_id, lookup(device_id), fences)
+        return cached[device_id]
+
+    return settings_of
+
+
+def _derive(batch: Batch, lookup: Callable[[str], Mapping[str, Any] | None]) -> derive.Ticket:
+    """The batch's positions through the rules: events added to the batch (with the frame each
+    came from), unusable rows dead-lettered, new states staged (committed after the INSERTs)."""
+    for row in batch.events:
+        row.setdefault("key", "")
+    derived = derive.derive(batch.positions, book.get, _settings_lookup(lookup))
+    for event, position in derived.events:
+        batch.events.append(event)
+        batch.sources[id(event)] = batch.sources[id(position)]
+    for position, problem in derived.failures:
+        source = batch.sources[id(position)]
+        letter = deadletter(source, "unusable for rules", problem, position.get("device_id"), stage="rules")
+        batch.deadletters.append(((position.get("device_id") or "").encode(), letter))
+    return book.stage(derived.states)
+
+
+def _batch_lookup() -> Callable[[str], dict[str, Any] | None]:
+    """Registry lookups for one batch: the `devices` Table is asked once per device per batch
+    (a registry change applies from the next batch on)."""
+    seen: dict[str, dict[str, Any] | None] = {}
+
+    def lookup(device_id: str) -> dict[str, Any] | None:
+        if device_id not in seen:
+            value = devices.get(device_id.encode())
+            seen[device_id] = _registered(value) if value else None
+        return seen[device_id]
+
+    return lookup
+
+
+@lru_cache(maxsize=8192)
+def _registered(value: bytes) -> dict[str, Any]:
+    """A registry entry, parsed once per distinct value (`process` only reads it)."""
+    return orjson.loads(value)
 
 
 @app.agent(raw_topic)
 async def decode(stream: faust.StreamT[bytes]) -> None:
     """Raw frames -> normalized, enriched rows, stored in ClickHouse in batches and published for
     subscribers (positions, alarm events); failures -> dead letters.  A batch's raw events are acked
-    only once its rows are stored: a crash re-delivers them, and re-delivered rows collapse."""
+    only once its rows are stored and its publishes confirmed: a crash re-delivers them, and
+    re-delivered rows collapse.  While one batch is in the store the next one is decoded."""
     late_after = timedelta(seconds=settings.late_after)
-    async for events in stream.noack_take(settings.sink_batch, within=settings.sink_interval):
-        positions: list[dict[str, Any]] = []
-        alarms: list[dict[str, Any]] = []
-        status: dict[str, dict[str, Any]] = {}  # one row per device per batch: its latest contact
-        sources: dict[int, dict[str, Any]] = {}  # id(row) -> the raw frame it came from
-        for event in events:
-            try:
-                raw = schemas.decode("raw", event.value)
-            except Exception as exc:
-                log.error("unreadable raw record at %s: %s", event.message.tp, exc)
-                await _send_deadletter_unreadable(event.value, f"raw record not Avro: {exc}")
-                continue
-            out = process(raw, _lookup, late_after=late_after, options=settings.decoder_options, filters=filters)
-            for row in out.positions:
-                await positions_topic.send(key=row["device_id"].encode(), value=schemas.encode("positions", row))
-            for row in out.events:
-                await events_topic.send(key=row["device_id"].encode(), value=schemas.encode("events", row))
-            for row in out.deadletters:
-                await deadletter_topic.send(key=event.key, value=schemas.encode("deadletter", row))
-            positions += out.positions
-            alarms += out.events
-            if out.status is not None:
-                status[out.status["device_id"]] = out.status
-            sources.update((id(row), raw) for row in (*out.positions, *out.events, *filter(None, [out.status])))
-        for table, rows in (("positions", positions), ("events", alarms), ("device_status", list(status.values()))):
-            for row, exc in await _store(table, rows):
-                await _deadletter_refused(table, row, sources[id(row)], exc)
-        for event in events:
-            await stream.ack(event)
+    storing: asyncio.Future[None] | None = None  # the previous batch: INSERTs, then its acks
+    try:
+        async for events in stream.noack_take(settings.sink_batch, within=settings.sink_interval):
+            batch, lookup = Batch(), _batch_lookup()
+            for event in events:
+                try:
+                    raw = schemas.decode("raw", event.value)
+                except Exception as exc:
+                    log.error("unreadable raw record at %s: %s", event.message.tp, exc)
+                    batch.deadletters.append((b"", _unreadable(event.value, f"raw record not Avro: {exc}")))
+                    continue
+                out = process(raw, lookup, late_after=late_after, options=settings.decoder_options, filters=filters)
+                batch.add(raw, out, event.key or b"")
+            ticket = _derive(batch, lookup)
+            _progress.saw_batch(len(events) >= settings.sink_batch)
+            # published as soon as decoded, before any INSERT: alarms never wait for the store
+            sent = await _publish(events_topic, "events", _by_device(batch.events))
+            sent += await _publish(positions_topic, "positions", _by_device(batch.positions))
+            sent += await _publish(deadletter_topic, "deadletter", batch.deadletters)
+            if storing is not None:
+                await storing  # one batch in the store at a time: batches are stored and acked in order
+            storing = asyncio.ensure_future(_store_then_ack(stream, events, batch, sent, ticket))
+        if storing is not None:
+            await storing
+    finally:
+        if storing is not None:
+            storing.cancel()  # stopping: a batch not yet acked is re-delivered, its rows collapse
 
 
-async def _send_deadletter_unreadable(value: bytes | None, detail: str) -> None:
-    now = datetime.now(UTC)
-    row = deadletter(
-        {
-            "received_at": now,
-            "protocol": None,
-            "transport": "",
-            "peer_host": "",
-            "peer_port": 0,
-            "local_port": 0,
-            "edge_id": "",
-            "connection_id": "",
-            "frame": value or b"",
-        },
-        "unreadable record",
-        detail,
+async def _store_then_ack(
+    stream: faust.StreamT[bytes], events: list[Any], batch: Batch, sent: list[Any], ticket: derive.Ticket
+) -> None:
+    """One INSERT per table (refused rows dead-lettered), then the rule states, then the acks: a
+    frame is acked only once its rows are stored and everything published from it is confirmed by
+    Kafka (Faust flushes the state changelog before it commits the acked offsets)."""
+    for table, rows in batch.tables():
+        refused = [_refused(table, row, batch.sources[id(row)], exc) for row, exc in await _store(table, rows)]
+        sent += await _publish(deadletter_topic, "deadletter", refused)
+    await asyncio.gather(*sent)
+    book.commit(ticket, _write_state)
+    for event in events:
+        await stream.ack(event)
+
+
+class _Progress:
+    """When the offline timer may judge silence: not while the worker is catching up (full
+    batches, or just after it became ready), else a backlog of frames would look like silence."""
+
+    def __init__(self) -> None:
+        self.ready_since: float | None = None
+        self.last_full = 0.0
+
+    def saw_batch(self, full: bool) -> None:
+        if full:
+            self.last_full = time.monotonic()
+
+    def settled(self, ready: bool) -> bool:
+        now = time.monotonic()
+        if not ready:
+            self.ready_since = None
+            return False
+        if self.ready_since is None:
+            self.ready_since = now
+        quiet = max(settings.rules_tick, 2 * settings.sink_interval)
+        return now - self.ready_since >= quiet and now - self.last_full >= quiet
+
+
+_progress = _Progress()
+
+
+def _local_partitions() -> set[int]:
+    name = raw_topic.get_topic_name()
+    try:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == name}
+    except Exception:
+        return set()
+
+
+@app.timer(interval=settings.rules_tick)
+async def offline_timer() -> None:
+    """deviceOffline for every local device silent longer than its timeout (not only on its
+    next frame): events published and stored, then the states committed."""
+    if not _progress.settled(_ready()):
+        return
+    local = _local_partitions()
+    every = list(range(settings.partitions))
+    ids = {key.decode() for key in list(rule_state.keys())} | book.staged_ids()
+    ids = {d for d in ids if _partitioner(d.encode(), every, every) in local}
+    if not ids:
+        return
+    settings_of = _settings_lookup(_batch_lookup())
+    states = [(d, state) for d in sorted(ids) if (state := book.get(d)) is not None]
+    changed, raised = derive.tick(states, datetime.now(UTC), settings_of)
+    if not changed:
+        return
+    ticket = book.stage(changed)
+    sent = await _publish(events_topic, "events", _by_device(raised))
+    for row, exc in await _store("events", raised):  # no frame to dead-letter: logged
+        log.error("derived event refused by store (%s): %r", store.describe(exc), row)
+    await asyncio.gather(*sent)
+    book.commit(ticket, _write_state)
+    log.info("offline timer: %d device(s) offline", len(changed))
+
+
+@app.task
+async def report_recovery() -> None:
+    """Log how long this worker took from its start to ready (partitions assigned, the tables --
+    rule state included -- recovered from their changelogs) and how much state it recovered."""
+    while not _ready():
+        await asyncio.sleep(0.1)
+    log.info(
+        "tables recovered, ready %.2fs after the worker started: rule_state %d device(s), geofences %d, devices %d",
+        time.monotonic() - _STARTED,
+        len(rule_state),
+        len(geofences),
+        len(devices),
     )
-    await deadletter_topic.send(key=b"", value=schemas.encode("deadletter", row))
+
+
+async def _publish(topic: faust.TopicT, kind: str, records: list[tuple[bytes, dict[str, Any]]]) -> list[Any]:
+    """Encode the records and hand them to Kafka without waiting; returns the confirmations."""
+    if not records:
+        return []
+    name = topic.get_topic_name()
+    messages = [(key, schemas.encode(kind, row)) for key, row in records]
+    kafka = getattr(app.producer, "_producer", None)  # aiokafka's producer under Faust's: it has the batch API
+    if kafka is None or not hasattr(kafka, "create_batch"):
+        return [await app.producer.send(name, key, value, None, None, None) for key, value in messages]
+    return await produce_batches(kafka, name, messages)
+
+
+async def produce_batches(kafka: AIOKafkaProducer, topic: str, messages: list[tuple[bytes, bytes]]) -> list[Any]:
+    """One produce batch per partition (each message on its key's partition, as Kafka's default
+    partitioner places it; in order within a partition) instead of one future per message."""
+    partitions = sorted(await kafka.partitions_for(topic))
+    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
+    for key, value in messages:
+        by_partition.setdefault(_partitioner(key, partitions, partitions), []).append((key, value))
+    sent = []
+    for partition, items in by_partition.items():
+        batch = kafka.create_batch()
+        for key, value in items:
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full (now closed): send it
+                if batch.record_count():
+                    sent.append(await kafka.send_batch(batch, topic, partition=partition))
+                batch = kafka.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:  # larger than a batch
+                    sent.append(await kafka.send(topic, value, key=key, partition=partition))
+                    batch = kafka.create_batch()
+        if batch.record_count():
+            sent.append(await kafka.send_batch(batch, topic, partition=partition))
+    return sent
+
+
+def _by_device(rows: list[dict[str, Any]]) -> list[tuple[bytes, dict[str, Any]]]:
+    return [(row["device_id"].encode(), row) for row in rows]
+
+
+def _unreadable(value: bytes | None, detail: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    source = {
+        "received_at": now,
+        "protocol": None,
+        "transport": "",
+        "peer_host": "",
+        "peer_port": 0,
+        "local_port": 0,
+        "edge_id": "",
+        "connection_id": "",
+        "frame": value or b"",
+    }
+    return deadletter(source, "unreadable record", detail)
 
 
 # -- ClickHouse ----------------------------------------------------------------------
@@ -209,11 +472,13 @@ async def _store(table: str, rows: list[dict[str, Any]]) -> list[tuple[dict[str,
     return [(rows[i], exc) for i, exc in refused]
 
 
-async def _deadletter_refused(table: str, row: dict[str, Any], raw: dict[str, Any], exc: BaseException) -> None:
+def _refused(
+    table: str, row: dict[str, Any], raw: Mapping[str, Any], exc: BaseException
+) -> tuple[bytes, dict[str, Any]]:
     """A row the store can never take: its frame is a dead letter (stage "store") with the error."""
     detail = f"{table}: {store.describe(exc)}"
-    letter = deadletter(raw, "refused by store", detail, row.get("device_id"), stage="store")
-    await deadletter_topic.send(key=(row.get("device_id") or "").encode(), value=schemas.encode("deadletter", letter))
+    device_id = row.get("device_id")
+    return (device_id or "").encode(), deadletter(raw, "refused by store", detail, device_id, stage="store")
 
 
 @app.agent(deadletter_topic)

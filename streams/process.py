@@ -14,7 +14,7 @@ from trackpipe.protocols.base import Context, ProtocolError, Record
 
 from trackpipe import options as decoder_options
 
-from .quality import DEFAULT_FILTERS, Filters, position_problem, time_problem
+from .quality import DEFAULT_FILTERS, INVALID_RECORD, Filters, is_text, position_problem, record_problem, time_problem
 
 #: device registry lookup: device id -> {"name": ..., "account": ...} or None
 Lookup = Callable[[str], Mapping[str, Any] | None]
@@ -72,8 +72,15 @@ def process(
     except KeyError:
         out.deadletters.append(deadletter(raw, "unknown protocol", f"no decoder named {raw['protocol']!r}"))
         return out
+    entries: dict[str, Mapping[str, Any] | None] = {}  # one registry lookup per device per frame
+
+    def entry(device_id: str) -> Mapping[str, Any] | None:
+        if device_id not in entries:
+            entries[device_id] = lookup(device_id)
+        return entries[device_id]
+
     known_device = raw.get("device_id")
-    device_options = (lookup(known_device) or {}).get("options") if known_device else None
+    device_options = (entry(known_device) or {}).get("options") if known_device else None
     ctx = Context(
         transport=raw["transport"],
         device_id=known_device,
@@ -89,6 +96,9 @@ def process(
         out.deadletters.append(deadletter(raw, "decoder failure", f"{type(exc).__name__}: {exc}"))
         return out
 
+    if decoded.device_id is not None and not is_text(decoded.device_id):  # a decoder bug: no topic takes it
+        out.deadletters.append(deadletter(raw, INVALID_RECORD, f"device id {decoded.device_id!r:.80}"))
+        return out
     frame_device = decoded.device_id or raw.get("device_id")
     base = {
         "protocol": codec.name,
@@ -98,14 +108,17 @@ def process(
         "connection_id": raw["connection_id"],
     }
     status_src: dict[str, Any] = {}
-    identities: dict[str, dict[str, Any]] = {}  # one registry lookup per device per frame
+    identities: dict[str, dict[str, Any]] = {}
 
     def identity(device_id: str) -> dict[str, Any]:
         if device_id not in identities:
-            identities[device_id] = _identity(lookup(device_id))
+            identities[device_id] = _identity(entry(device_id))
         return identities[device_id]
 
     for rec in decoded.records:
+        if (problem := record_problem(rec)) is not None:  # a value no topic or table can hold
+            out.deadletters.append(deadletter(raw, INVALID_RECORD, problem))
+            continue
         device_id = rec.device_id or frame_device
         if not device_id:
             out.deadletters.append(deadletter(raw, "unidentified", f"{decoded.kind} frame with no known device id"))
@@ -187,3 +200,30 @@ def _identity(device: Mapping[str, Any] | None) -> dict[str, Any]:
     if not device:
         return {"device_name": "", "account": "", "registered": False}
     return {"device_name": device.get("name", ""), "account": device.get("account", ""), "registered": True}
+
+
+@dataclass(slots=True)
+class Batch:
+    """What a batch of raw frames yields, gathered for one publish and one INSERT per table."""
+
+    positions: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    deadletters: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)  # (key, letter)
+    status: dict[str, dict[str, Any]] = field(default_factory=dict)  # one row per device: its latest contact
+    sources: dict[int, Mapping[str, Any]] = field(default_factory=dict)  # id(row) -> the raw frame it came from
+
+    def add(self, raw: Mapping[str, Any], out: Output, key: bytes) -> None:
+        self.positions += out.positions
+        self.events += out.events
+        self.deadletters += [(key, letter) for letter in out.deadletters]
+        for row in out.positions:
+            self.sources[id(row)] = raw
+        for row in out.events:
+            self.sources[id(row)] = raw
+        if out.status is not None:
+            self.status[out.status["device_id"]] = out.status
+            self.sources[id(out.status)] = raw
+
+    def tables(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(ClickHouse table, rows) in INSERT order."""
+        return [("positions", self.positions), ("events", self.events), ("device_status", list(self.status.values()))]

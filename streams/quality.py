@@ -8,6 +8,10 @@ Bounding the fix time also bounds what the store is asked to hold: `positions` a
 are partitioned by year of the fix time, so with the default `earliest` (2000) and `future`
 (1 day) a batch touches at most (this year - 2000 + 2) partitions, far below ClickHouse's
 100-partitions-per-INSERT limit, whatever the devices' clocks say.
+
+Guards against decoder bugs: a zoneless fix time is refused (`ZONELESS_FIX`), a coordinate that
+is no double is an invalid position, and `record_problem` names any value of a record that no
+topic or table can hold (fuzzed: tests/test_fuzz.py, tests/fuzz_rows.py).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from trackpipe.protocols.base import Record
 
 #: dead-letter reasons (short and stable: the `deadletter.reason` column)
 INVALID_POSITION = "invalid position"  # latitude/longitude out of range or not finite (always on)
@@ -23,6 +30,8 @@ EARLY_FIX = "fix time too early"  # before `earliest`           TRACKPIPE_FILTER
 FUTURE_FIX = "fix time in future"  # beyond receipt + `future`  TRACKPIPE_FILTER_FUTURE
 PAST_FIX = "fix time too old"  # before receipt - `past`        TRACKPIPE_FILTER_PAST
 INVALID_FIX = "invalid fix"  # device flagged the fix invalid   TRACKPIPE_FILTER_INVALID
+ZONELESS_FIX = "fix time without zone"  # a naive datetime (a decoder bug): never guessed (always on)
+INVALID_RECORD = "invalid record"  # a value no topic or table can hold (`record_problem`; a decoder bug)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +45,8 @@ class Filters:
 
 def time_problem(fix_time: datetime, received: datetime, filters: Filters) -> str | None:
     """The reason a fix time is impossible, or None."""
+    if fix_time.utcoffset() is None:  # comparing it would raise; reading it as UTC could shift it by hours
+        return ZONELESS_FIX
     if filters.earliest is not None and fix_time < filters.earliest:
         return EARLY_FIX
     if filters.future > 0 and fix_time > received + timedelta(seconds=filters.future):
@@ -54,7 +65,7 @@ def position_problem(
     filters: Filters,
 ) -> str | None:
     """The reason a fix is not stored as a position, or None (`fix_time` None: the receive time is used)."""
-    if not (math.isfinite(latitude) and math.isfinite(longitude)):
+    if not (_finite(latitude) and _finite(longitude)):
         return INVALID_POSITION
     if not (-90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0):
         return INVALID_POSITION
@@ -65,6 +76,66 @@ def position_problem(
     if fix_time is not None:
         return time_problem(fix_time, received, filters)
     return None
+
+
+def _finite(value: Any) -> bool:
+    """A finite number a double holds (not a bool, not an int beyond 1.8e308)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+_NUMBERS = ("latitude", "longitude", "altitude", "speed", "course", "battery_level", "battery", "power", "odometer")
+_MAX_SATELLITES = 65535  # the store's UInt16
+
+
+def is_text(value: Any) -> bool:
+    """A str that UTF-8 encodes (Avro and ClickHouse refuse lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate: neither Avro nor ClickHouse takes it
+        return False
+    return True
+
+
+def record_problem(rec: Record) -> str | None:
+    """What in a decoded record no topic or table can hold (a value outside `Record`'s types:
+    a decoder bug), as a dead-letter detail; None when every field fits.  Numbers may be NaN or
+    infinite (the position check refuses those as coordinates); they must be numbers a double holds."""
+    for name in _NUMBERS:
+        value = getattr(rec, name)
+        if value is not None and not (isinstance(value, float) or _finite(value)):  # NaN and inf are doubles
+            return f"{name}: {type(value).__name__} {_brief(value)} is not a double"
+    sats = rec.satellites
+    if sats is not None and (isinstance(sats, bool) or not isinstance(sats, int) or not 0 <= sats <= _MAX_SATELLITES):
+        return f"satellites: {_brief(sats)} is not a count 0..{_MAX_SATELLITES}"
+    for name in ("valid", "archive", "ignition"):
+        value = getattr(rec, name)
+        if not isinstance(value, bool) and not (value is None and name == "ignition"):
+            return f"{name}: {_brief(value)} is not a boolean"
+    if rec.fix_time is not None and not isinstance(rec.fix_time, datetime):  # a naive one: filtered (alarms kept)
+        return f"fix_time: {_brief(rec.fix_time)} is not a time"
+    if rec.device_id is not None and not is_text(rec.device_id):
+        return f"device_id: {_brief(rec.device_id)} is not UTF-8 text"
+    if not all(is_text(alarm) for alarm in rec.alarms):
+        return f"alarms: {_brief(rec.alarms)} are not all UTF-8 text"
+    for key, value in rec.attributes.items():
+        if not (is_text(key) and is_text(value)):
+            return f"attributes: {_brief(key)} -> {_brief(value)} is not UTF-8 text to text"
+    return None
+
+
+def _brief(value: Any) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python will print
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else f"{text[:50]}...({len(text)} chars)"
 
 
 def parse_earliest(text: str) -> datetime | None:

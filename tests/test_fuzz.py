@@ -3,7 +3,10 @@ the framer (fed in random chunks), split_datagram, inspect and decode.  Only
 `ProtocolError` may come out, and a framer never holds more than its cap plus one chunk.
 Seeded, so a failure names an input that reproduces.  Seeds are the codec's corpus captures
 plus, where it has a device side, the frames that device sends.  `TRACKPIPE_FUZZ_INPUTS`
-sets the inputs per codec (default 300) for a long run."""
+sets the inputs per codec (default 300) for a long run.
+
+Then what decode yields goes through the worker's next steps (`tests/fuzz_rows.py`: process,
+Avro, the INSERT row builder), from the frames and from real records given odd values."""
 
 from __future__ import annotations
 
@@ -13,11 +16,12 @@ from datetime import UTC, datetime
 
 import pytest
 from trackpipe.protocols import registry
-from trackpipe.protocols.base import Codec, Context, ProtocolError
+from trackpipe.protocols.base import Codec, Context, Decoded, ProtocolError
+from trackpipe.streams import quality
 
 from trackpipe import conformance, simulate
 
-from . import vectors
+from . import fuzz_rows, vectors
 
 INPUTS = int(os.environ.get("TRACKPIPE_FUZZ_INPUTS", "300"))  # per codec: 300 keeps the file to seconds
 CHUNK = 64
@@ -128,3 +132,71 @@ def test_fuzz_codec(codec: Codec) -> None:
                     _only_protocol_errors(codec.inspect, frame, "tcp")
                     _only_protocol_errors(codec.decode, frame, Context("tcp", None, WHEN, {}))
                 assert framer.buffered <= codec.max_frame + CHUNK, f"{codec.name} framer holds {framer.buffered} bytes"
+
+
+# -- what decode yields, through the worker's next steps (tests/fuzz_rows.py) -------------------
+
+WORKER_INPUTS = max(1, INPUTS // 30)  # per codec, after its seeds: the worker path is ~50x slower than decode
+
+
+@pytest.mark.parametrize("codec", registry.CODECS, ids=[c.name for c in registry.CODECS])
+def test_fuzz_worker_steps(codec: Codec) -> None:
+    """Every seed as captured, then random and mutated frames, through process, the Avro
+    encode (same bytes as fastavro) and the INSERT row builder: nothing may stop the worker."""
+    rng = random.Random(f"trackpipe-fuzz-worker-{codec.name}")
+    steps = fuzz_rows.WorkerSteps()
+    for tag, raw in fuzz_rows.frames(codec, _seeds(codec), _mutate, rng, WORKER_INPUTS):
+        steps.feed(raw, tag)
+    steps.flush()
+    assert steps.rows >= steps.inputs  # every frame yields a status row or a dead letter at least
+    assert not steps.findings, fuzz_rows.report(steps.findings)
+    assert steps.refused == 0, f"{steps.refused} rows the store would refuse (e.g. satellites beyond UInt16)"
+
+
+def _odd_records(codec: Codec, inputs: int) -> list[tuple[str, Decoded, list[str]]]:
+    """(tag, decoded frame with odd values, what was changed), from the codec's seeds."""
+    rng = random.Random(f"trackpipe-fuzz-values-{codec.name}")
+    decoded = fuzz_rows.decoded_seeds(codec, _seeds(codec))
+    if not decoded:
+        return []
+    return [(f"{codec.name} #{n}", *fuzz_rows.mutate_decoded(rng, rng.choice(decoded))) for n in range(inputs)]
+
+
+VALUE_INPUTS = max(1, INPUTS // 60)
+
+
+def test_record_problem_covers_the_worker() -> None:
+    """`quality.record_problem` is the guard for decoder values: every mutated record it
+    passes (in a frame whose device id is text) goes through the worker without a finding,
+    and it passes every record real decoders make of the seeds."""
+    steps = fuzz_rows.WorkerSteps()
+    refused = passed = 0
+    with fuzz_rows.replaying() as replay:
+        for codec in registry.CODECS:
+            for decoded in fuzz_rows.decoded_seeds(codec, _seeds(codec)):
+                assert [quality.record_problem(r) for r in decoded.records] == [None] * len(decoded.records)
+            for tag, decoded, notes in _odd_records(codec, VALUE_INPUTS):
+                if any(quality.record_problem(r) for r in decoded.records) or not (
+                    decoded.device_id is None or quality.is_text(decoded.device_id)
+                ):
+                    refused += 1
+                    continue
+                passed += 1
+                replay.decoded = decoded
+                steps.feed(fuzz_rows.raw_record(fuzz_rows.REPLAY, b"replayed", "tcp"), f"{tag}: {notes}")
+    steps.flush()
+    assert refused and passed  # the mutations hit both sides of the guard
+    assert not steps.findings, fuzz_rows.report(steps.findings)
+
+
+def test_odd_record_values_through_the_worker() -> None:
+    """Real decoded records with odd values (NaN/inf, huge ints, naive times, lone surrogates,
+    very long strings, attributes of other types) through process, Avro and the row builder."""
+    steps = fuzz_rows.WorkerSteps()
+    with fuzz_rows.replaying() as replay:
+        for codec in registry.CODECS:
+            for tag, decoded, notes in _odd_records(codec, VALUE_INPUTS):
+                replay.decoded = decoded
+                steps.feed(fuzz_rows.raw_record(fuzz_rows.REPLAY, b"replayed", "tcp"), f"{tag}: {notes}")
+    steps.flush()
+    assert not steps.findings, fuzz_rows.report(steps.findings)

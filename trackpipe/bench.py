@@ -12,6 +12,9 @@
 2. Latency: through the whole embedded pipeline (`trackpipe run`), Carscop
    devices send live points; each point's time from send to its row being
    queryable in ClickHouse; p50/p99.
+3. The worker (`trackpipe.bench_worker`): pure per-frame cost of its steps on a mix of
+   Carscop, GT06, JT808 and Teltonika frames, and one `trackpipe worker` draining
+   pre-produced frames vs a bare aiokafka loop on the same frames (frames/s, ratio).
 
     python -m trackpipe.bench [--devices 200] [--frames 50] [--latency-points 400]
 """
@@ -29,6 +32,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from trackpipe import bench_worker
 from trackpipe.broker import ensure_topics, free_port, start_embedded, wait_port
 from trackpipe.config import Settings
 from trackpipe.launcher import Pipeline, start_pipeline, stop_pipeline
@@ -132,14 +136,11 @@ def edge_throughput(devices: int, frames: int, rounds: int) -> None:
 
 
 # -- through the whole pipeline ------------------------------------------------------
-def pipeline_figures(points: int, devices: int, worker_frames: int) -> None:
+def pipeline_figures(points: int, devices: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = start_pipeline(Path(tmp), extra_env={"TRACKPIPE_SINK_INTERVAL": "1.0"})
         try:
-            if points > 0:
-                latency(pipeline, points, devices)
-            if worker_frames > 0:
-                worker_throughput(pipeline, worker_frames)
+            latency(pipeline, points, devices)
         finally:
             stop_pipeline(pipeline)
 
@@ -196,67 +197,6 @@ def latency(pipeline: Pipeline, points: int, devices: int) -> None:
     print(
         f"  rows {len(lat)}/{len(sent)}: p50 {statistics.median(lat):.0f} ms, p99 {p99:.0f} ms, "
         f"max {lat[-1]:.0f} ms (query polling every ~50 ms adds up to its own duration)"
-    )
-
-
-def worker_throughput(pipeline: Pipeline, frames: int) -> None:
-    """Raw frames put straight on tracker.raw; time until every one is a ClickHouse row."""
-    from aiokafka import AIOKafkaProducer
-
-    from trackpipe import schemas
-
-    devices = 100
-    print(
-        f"== worker: {frames} raw Carscop frames from {devices} devices put on tracker.raw -> decoded, "
-        "enriched, stored rows (1 worker)"
-    )
-    base = datetime(2026, 3, 1, tzinfo=UTC)
-    now = datetime.now(UTC)
-    records = []
-    for k in range(frames):
-        dev = carscop_device.Device(f"WT{k % devices:013d}", "tcp")
-        frame = dev.position(track(k % devices, k, base + timedelta(seconds=k // devices)))
-        raw = {
-            "frame": frame,
-            "protocol": "carscop",
-            "kind": "position",
-            "device_id": dev.device_id,
-            "transport": "tcp",
-            "peer_host": "127.0.0.1",
-            "peer_port": 1,
-            "local_port": pipeline.port,
-            "connection_id": f"bench-{k % devices}",
-            "edge_id": "bench",
-            "received_at": now,
-            "seq": k,
-        }
-        records.append((dev.device_id.encode(), schemas.encode("raw", raw)))
-
-    async def produce() -> None:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=pipeline.bootstrap(), acks="all", linger_ms=20, max_batch_size=512 * 1024
-        )
-        await producer.start()
-        try:
-            futures = [await producer.send(pipeline.settings.topic("raw"), value, key=key) for key, value in records]
-            await asyncio.gather(*futures)
-        finally:
-            await producer.stop()
-
-    started = time.perf_counter()
-    asyncio.run(produce())
-    produced = time.perf_counter() - started
-    count = 0
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        count = pipeline.query("SELECT count() AS n FROM positions WHERE device_id LIKE 'WT%'")[0]["n"]
-        if count >= frames:
-            break
-        time.sleep(0.25)
-    took = time.perf_counter() - started
-    print(
-        f"  {count}/{frames} rows in {took:.1f} s (producing took {produced:.1f} s): "
-        f"{count / took:,.0f} frames/s through decode and the ClickHouse sink"
     )
 
 
@@ -330,8 +270,11 @@ def main() -> None:
     if args.detection_only:
         return
     edge_throughput(args.devices, args.frames, args.rounds)
-    if args.latency_points > 0 or args.worker_frames > 0:
-        pipeline_figures(args.latency_points, args.latency_devices, args.worker_frames)
+    if args.latency_points > 0:
+        pipeline_figures(args.latency_points, args.latency_devices)
+    if args.worker_frames > 0:
+        bench_worker.pure_cost(args.worker_frames, args.rounds, bench_worker.DEFAULT_BATCH)
+        bench_worker.throughput(args.worker_frames, args.rounds)
 
 
 if __name__ == "__main__":

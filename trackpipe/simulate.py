@@ -14,14 +14,17 @@ import asyncio
 import importlib
 import math
 import pkgutil
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TextIO
 
 from trackpipe.protocols import registry
 from trackpipe.protocols.base import Codec, Context, DeviceSession, Fix, ProtocolError
 
 REPLY_TIMEOUT = 10.0
+PROGRESS_EVERY = 5.0  # s between progress lines (stderr)
 ALARMS = ("sos", "powerCut", "lowBattery", "vibration", "overspeed")
 
 
@@ -42,10 +45,19 @@ class Report:
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     record: list[tuple[str, bytes]] | None = None  # (device id, frame) of every frame sent, when asked
+    replies: bool = True  # the protocol answers some frames
+    connected: int = 0  # devices whose socket opened
+    refused: int = 0  # devices the server refused (nothing listens on the port)
 
     @property
     def ok(self) -> bool:
         return not self.errors and self.acknowledged == self.replies_expected and self.sent > 0
+
+    def progress(self, elapsed: float) -> str:
+        return (
+            f"{self.protocol}/{self.transport}: {elapsed:.0f}s, {self.sent} frames sent, "
+            f"{self.acknowledged} of {self.replies_expected} acknowledged, {len(self.errors)} error(s)"
+        )
 
     def summary(self) -> str:
         lines = [
@@ -53,8 +65,10 @@ class Report:
             f"frames sent: {self.sent}",
             f"acknowledged: {self.acknowledged} of {self.replies_expected} replies the protocol requires",
         ]
-        if self.replies_expected == 0:
+        if self.replies_expected == 0 and self.sent and not self.replies:
             lines[-1] += f" ({self.protocol} sends no replies)"
+        if self.refused:
+            lines.append(f"connection refused: {self.refused} of {self.devices} device(s) could not connect")
         if self.bad_replies or self.missing_replies:
             lines.append(f"wrong replies: {self.bad_replies}, missing replies: {self.missing_replies}")
         lines += [f"error: {e}" for e in self.errors[:10]]
@@ -137,16 +151,22 @@ class _Link:
         self.writer: asyncio.StreamWriter | None = None
         self.udp: asyncio.DatagramTransport | None = None
         self.datagrams: asyncio.Queue[bytes] = asyncio.Queue()
+        self.failure: OSError | None = None  # an error the UDP socket reported (port unreachable ...)
 
     async def open(self, host: str, port: int) -> None:
         if self.transport == "tcp":
             self.reader, self.writer = await asyncio.open_connection(host, port)
             return
         queue = self.datagrams
+        link = self
 
         class _Proto(asyncio.DatagramProtocol):
             def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
                 queue.put_nowait(data)
+
+            def error_received(self, exc: Exception) -> None:
+                if isinstance(exc, OSError):
+                    link.failure = exc
 
         loop = asyncio.get_running_loop()
         self.udp, _ = await loop.create_datagram_endpoint(_Proto, remote_addr=(host, port))
@@ -156,6 +176,8 @@ class _Link:
             self.writer.write(frame)
             await self.writer.drain()
         elif self.udp is not None:
+            if self.failure is not None:
+                raise self.failure
             self.udp.sendto(frame)
 
     async def receive(self, size: int) -> bytes:
@@ -185,6 +207,8 @@ async def _exchange(codec: Codec, session: DeviceSession, link: _Link, frame: by
     clocked = info.clock_reply
     expected = codec.reply_at(frame, link.transport, datetime.now(UTC)) if clocked else info.reply
     if not expected:
+        if link.transport == "udp":
+            await asyncio.sleep(0)  # let an ICMP "port unreachable" for this datagram come back
         return
     report.replies_expected += 1
     try:
@@ -207,7 +231,12 @@ async def _device(
     link = _Link(transport)
     now = datetime.now(UTC)
     try:
-        await link.open(args["host"], args["port"])
+        try:
+            await link.open(args["host"], args["port"])
+        except ConnectionRefusedError:
+            report.refused += 1
+            return
+        report.connected += 1
         for frame in session.login():
             await _exchange(codec, session, link, frame, report)
         if args["batch"]:
@@ -233,6 +262,9 @@ async def _device(
                 await asyncio.sleep(delay)
     except SimulationError as exc:
         report.errors.append(str(exc))
+    except ConnectionRefusedError:
+        report.refused += 1  # UDP: the port answered "unreachable"
+        report.errors.append(f"{session.device_id}: connection refused ({transport} port closed)")
     except OSError as exc:
         report.errors.append(f"{session.device_id}: {exc}")
     finally:
@@ -251,13 +283,17 @@ async def simulate(
     batch: int = 5,
     first_id: int = 1,
     record: list[tuple[str, bytes]] | None = None,
+    progress: float | None = None,
+    progress_out: TextIO | None = None,
 ) -> Report:
+    """`progress`: seconds between progress lines on `progress_out` (stderr), None for none.
+    Raises SimulationError when not one device could connect (nothing listens there)."""
     codec, cls, alarms = load(protocol)
     if transport not in codec.transports:
         raise SimulationError(f"{protocol} does not run over {transport}")
     if devices < 1:
         raise SimulationError("--devices must be at least 1")
-    report = Report(protocol, transport, devices, record=record)
+    report = Report(protocol, transport, devices, record=record, replies=codec.replies)
     args = {
         "protocol": protocol,
         "transport": transport,
@@ -269,6 +305,24 @@ async def simulate(
         "alarms": alarms,
     }
     started = time.monotonic()
-    await asyncio.gather(*(_device(codec, cls, first_id + i, args, report, started) for i in range(devices)))
+    ticker = asyncio.create_task(_progress(report, started, progress, progress_out or sys.stderr)) if progress else None
+    try:
+        await asyncio.gather(*(_device(codec, cls, first_id + i, args, report, started) for i in range(devices)))
+    finally:
+        if ticker is not None:
+            ticker.cancel()
     report.seconds = time.monotonic() - started
+    if report.refused == devices:
+        raise SimulationError(
+            f"connection refused: nothing listens on {transport} {host}:{port} (is `trackpipe run` started?)"
+        )
     return report
+
+
+async def _progress(report: Report, started: float, every: float, out: TextIO) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            print(report.progress(time.monotonic() - started), file=out, flush=True)
+        except (OSError, ValueError):  # stderr closed: the run goes on without progress lines
+            return

@@ -62,6 +62,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "account",
         "registered",
         "attributes",
+        "key",  # what tells events of one type at one time apart (a geofence id)
     ),
     "deadletter": (
         "time",
@@ -94,7 +95,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 #: columns stored as non-null String although the Avro field is optional
-_NOT_NULL_TEXT = {("deadletter", "protocol"), ("deadletter", "device_id")}
+_NOT_NULL_TEXT = {("deadletter", "protocol"), ("deadletter", "device_id"), ("events", "key")}
 
 
 def database_of(settings: Settings) -> str:

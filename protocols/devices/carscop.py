@@ -29,8 +29,6 @@ ALARM_TEXTS = {
 }
 HEARTBEAT_BODY = "HSO"
 IDLE_STATE = "00000000"
-# What a unit without a GPS fix reports (the ORANGE... captures): firmware default time, 0/0.
-NO_FIX_BLOCK = "061825V0000.0000N00000.0000E000.0040331309.62"
 MAX_KNOTS = 999.9
 
 
@@ -58,7 +56,11 @@ class Device(DeviceSession):
         self._last: Fix | None = None
 
     def login(self) -> list[bytes]:
-        block = self._block(self._last) if self._last else NO_FIX_BLOCK
+        """The id, with the last fix when the unit has one.  Without one a real unit sends
+        its firmware's no-fix block (a 2004 time at 0, 0: the ORANGE... captures); the
+        simulated unit sends no position at all, so that a fresh simulated device stores
+        no bogus point (the decoder reads a bare ``UB05<id>`` as a login without records)."""
+        block = self._block(self._last) if self._last else ""
         return [self._frame(self._clock(), LOGIN + self.device_id + block)]
 
     def heartbeat(self) -> bytes:

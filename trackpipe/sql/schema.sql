@@ -45,7 +45,7 @@ ENGINE = ReplacingMergeTree(server_time)
 PARTITION BY toYear(fix_time)
 ORDER BY (device_id, fix_time)
 ;
--- One row per alarm a device reported (or derived later: geofence, overspeed ...).
+-- One row per alarm a device reported, or event derived from its positions (streams/rules.py).
 -- Partitioned like positions; `time` is the receive time when the fix time is impossible.
 CREATE TABLE IF NOT EXISTS {db}.events
 (
@@ -61,11 +61,19 @@ CREATE TABLE IF NOT EXISTS {db}.events
     device_name String,
     account     String,
     registered  Bool,
-    attributes  Map(String, String)
+    attributes  Map(String, String),
+    key         String                         -- tells events of one type at one time apart: geofence id, else ''
 )
 ENGINE = ReplacingMergeTree(server_time)
 PARTITION BY toYear(time)
-ORDER BY (device_id, time, type, alarm)
+ORDER BY (device_id, time, type, alarm, key)
+;
+-- A store made before `key`: the column is added and put in the sorting key in one statement
+-- (ClickHouse allows that only for a column added by the same ALTER, without an explicit
+-- DEFAULT: a String's implicit '' it is).  Rerun on an upgraded store it changes nothing.
+ALTER TABLE {db}.events
+    ADD COLUMN IF NOT EXISTS key String,
+    MODIFY ORDER BY (device_id, time, type, alarm, key)
 ;
 -- Frames that could not be used, with the reason and the raw bytes.  `time` is the
 -- receive time (the edge's clock).  Kept 30 days by default (TRACKPIPE_TTL_DEADLETTER).
@@ -84,6 +92,7 @@ CREATE TABLE IF NOT EXISTS {db}.deadletter
     connection_id String,
     raw           String                       -- the bytes as received (binary-safe)
 )
+-- at least once: a frame delivered again (edge spool replay, worker restart) can give its letter twice
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(time)
 ORDER BY (time)
@@ -119,12 +128,23 @@ CREATE TABLE IF NOT EXISTS {db}.latest_positions_state
     course      AggregateFunction(argMax, Nullable(Float64), DateTime64(3, 'UTC')),
     valid       AggregateFunction(argMax, Bool, DateTime64(3, 'UTC')),
     server_time AggregateFunction(argMax, DateTime64(3, 'UTC'), DateTime64(3, 'UTC')),
-    protocol    AggregateFunction(argMax, LowCardinality(String), DateTime64(3, 'UTC'))
+    protocol    AggregateFunction(argMax, LowCardinality(String), DateTime64(3, 'UTC')),
+    device_name AggregateFunction(argMax, String, DateTime64(3, 'UTC')),
+    account     AggregateFunction(argMax, String, DateTime64(3, 'UTC'))
 )
 ENGINE = AggregatingMergeTree
 ORDER BY device_id
 ;
-CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.latest_positions_mv TO {db}.latest_positions_state AS
+-- A store made before device_name/account were kept: the columns are added (rows from
+-- before hold an empty state, which merges as '' until the device's next point).
+ALTER TABLE {db}.latest_positions_state
+    ADD COLUMN IF NOT EXISTS device_name AggregateFunction(argMax, String, DateTime64(3, 'UTC')),
+    ADD COLUMN IF NOT EXISTS account AggregateFunction(argMax, String, DateTime64(3, 'UTC'))
+;
+-- The view feeding the state (v2: with device_name and account).  It is created under a
+-- new name BEFORE the old view is dropped, so no INSERT into positions goes unseen while a
+-- store is upgraded; for the moment both feed the state, max/argMax states merge the same.
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.latest_positions_mv_v2 TO {db}.latest_positions_state AS
 SELECT
     device_id,
     maxState(fix_time) AS last_fix,
@@ -134,11 +154,15 @@ SELECT
     argMaxState(course, fix_time) AS course,
     argMaxState(valid, fix_time) AS valid,
     argMaxState(server_time, fix_time) AS server_time,
-    argMaxState(protocol, fix_time) AS protocol
+    argMaxState(protocol, fix_time) AS protocol,
+    argMaxState(device_name, fix_time) AS device_name,
+    argMaxState(account, fix_time) AS account
 FROM {db}.positions
 GROUP BY device_id
 ;
-CREATE VIEW IF NOT EXISTS {db}.latest_positions AS
+DROP VIEW IF EXISTS {db}.latest_positions_mv
+;
+CREATE OR REPLACE VIEW {db}.latest_positions AS
 SELECT
     device_id,
     maxMerge(last_fix) AS fix_time,
@@ -148,6 +172,8 @@ SELECT
     argMaxMerge(course) AS course,
     argMaxMerge(valid) AS valid,
     argMaxMerge(server_time) AS server_time,
-    argMaxMerge(protocol) AS protocol
+    argMaxMerge(protocol) AS protocol,
+    argMaxMerge(device_name) AS device_name,
+    argMaxMerge(account) AS account
 FROM {db}.latest_positions_state
 GROUP BY device_id
