@@ -117,44 +117,47 @@ rule_state = app.Table(
 rule_defaults = derive.base_settings(settings)
 
 
+async def _mirror(stream: faust.StreamT[bytes], table: Any, parse: Any, what: str) -> None:
+    """Keep `table` in step with a compacted topic: a record's `parse`d value, a tombstone removes it."""
+    async for event in stream.events():
+        key = event.key
+        if event.value is None:  # tombstone: removed
+            table.pop(key, None)
+            continue
+        try:
+            table[key] = parse(event.value)
+        except Exception as exc:
+            log.error("unreadable %s record for %r: %s", what, key, exc)
+
+
+def _device_entry(value: bytes) -> bytes:
+    record = schemas.decode("devices", value)
+    return orjson.dumps(
+        {
+            "name": record["name"],
+            "account": record["account"],
+            "options": record.get("options") or {},
+            "speed_limit": record.get("speed_limit"),
+            "offline_after": record.get("offline_after"),
+        }
+    )
+
+
+def _fence_entry(value: bytes) -> bytes:
+    decode_record(value)  # refuse what no worker could read
+    return value
+
+
 @app.agent(devices_topic)
 async def registry(stream: faust.StreamT[bytes]) -> None:
     """Keep the device registry table in step with the compacted devices topic."""
-    async for event in stream.events():
-        key = event.key
-        if event.value is None:  # tombstone: device removed
-            devices.pop(key, None)
-            continue
-        try:
-            record = schemas.decode("devices", event.value)
-        except Exception as exc:
-            log.error("unreadable device record for %r: %s", key, exc)
-            continue
-        devices[key] = orjson.dumps(
-            {
-                "name": record["name"],
-                "account": record["account"],
-                "options": record.get("options") or {},
-                "speed_limit": record.get("speed_limit"),
-                "offline_after": record.get("offline_after"),
-            }
-        )
+    await _mirror(stream, devices, _device_entry, "device")
 
 
 @app.agent(geofences_topic)
 async def geofence_registry(stream: faust.StreamT[bytes]) -> None:
     """Keep the geofences table in step with the compacted geofences topic (key: fence name)."""
-    async for event in stream.events():
-        key = event.key
-        if event.value is None:  # tombstone: fence removed
-            geofences.pop(key, None)
-            continue
-        try:
-            decode_record(event.value)
-        except ValueError as exc:
-            log.error("unreadable geofence record for %r: %s", key, exc)
-            continue
-        geofences[key] = event.value
+    await _mirror(stream, geofences, _fence_entry, "geofence")
 
 
 @lru_cache(maxsize=4096)
