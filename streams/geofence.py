@@ -312,14 +312,20 @@ def to_json(fence: Geofence) -> bytes:
     return orjson.dumps({"id": fence.id, "name": fence.name, "shape": shape_to_dict(fence.shape)})
 
 
-def from_json(data: bytes | str) -> Geofence:
-    """The inverse of `to_json`; ValueError (with the reason) for anything else."""
+def json_object(data: bytes | str, what: str) -> dict[str, Any]:
+    """`data` as a JSON object; ValueError naming `what` for anything else."""
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        raise ValueError(f"geofence record is not JSON: {exc}") from None
+        raise ValueError(f"{what} is not JSON: {exc}") from None
     if not isinstance(obj, dict):
-        raise ValueError(f"geofence record must be a JSON object, got {type(obj).__name__}")
+        raise ValueError(f"{what} must be a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def from_json(data: bytes | str) -> Geofence:
+    """The inverse of `to_json`; ValueError (with the reason) for anything else."""
+    obj = json_object(data, "geofence record")
     if "id" not in obj or "shape" not in obj:
         raise ValueError("geofence record needs 'id' and 'shape'")
     return Geofence(obj["id"], obj.get("name", ""), shape_from_dict(obj["shape"]))

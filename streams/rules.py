@@ -57,7 +57,7 @@ from typing import Any
 
 import orjson
 
-from .geofence import Geofence, contains, distance_m, segment_crosses
+from .geofence import Geofence, contains, distance_m, json_object, segment_crosses
 
 Event = dict[str, Any]
 
@@ -141,12 +141,7 @@ class DeviceState:
     def from_bytes(cls, data: bytes) -> DeviceState:
         """Unknown keys are ignored and missing ones take their default (state written by an
         older or newer version still loads); ValueError for anything that is not a state."""
-        try:
-            obj = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"device state is not JSON: {exc}") from None
-        if not isinstance(obj, dict):
-            raise ValueError(f"device state must be a JSON object, got {type(obj).__name__}")
+        obj = json_object(data, "device state")
         kwargs: dict[str, Any] = {}
         for f in fields(cls):
             if f.name not in obj or obj[f.name] is None:
