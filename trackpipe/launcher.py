@@ -59,6 +59,15 @@ class Pipeline:
             time.sleep(0.3)
         return rows
 
+    def cli(self, *args: str, timeout: float = 90.0) -> subprocess.CompletedProcess[str]:
+        """`trackpipe ARGS --data-dir <this pipeline's>` as a user runs it: output captured."""
+        return subprocess.run(
+            [sys.executable, "-m", "trackpipe.cli", *args, "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def bootstrap(self) -> str:
         import json
 

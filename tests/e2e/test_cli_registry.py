@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
@@ -21,15 +19,6 @@ from .conftest import Pipeline
 pytestmark = pytest.mark.e2e
 
 
-def cli(pipeline: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "trackpipe.cli", *args, "--data-dir", str(pipeline.data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
-
-
 def send(pipeline: Pipeline, device: CarscopDevice, fix: Fix) -> None:
     with socket.create_connection((pipeline.host, pipeline.port), timeout=10) as sock:
         for frame in [*device.login(), device.position(fix)]:
@@ -38,42 +27,42 @@ def send(pipeline: Pipeline, device: CarscopDevice, fix: Fix) -> None:
 
 
 def listed(pipeline: Pipeline) -> dict[str, dict]:
-    out = cli(pipeline, "devices", "list", "--json")
+    out = pipeline.cli("devices", "list", "--json")
     assert out.returncode == 0, out.stderr
     return {obj["device_id"]: obj for obj in map(json.loads, out.stdout.splitlines())}
 
 
 def test_add_update_show_list_remove(pipeline: Pipeline) -> None:
     device_id = "CC8000000777001"
-    added = cli(pipeline, "devices", "add", device_id, "--name", "Truck 9", "--account", "acme",
+    added = pipeline.cli("devices", "add", device_id, "--name", "Truck 9", "--account", "acme",
                 "--speed-limit", "90", "--option", "speed_unit=kmh")  # fmt: skip
     assert (added.returncode, added.stdout.strip()) == (0, f"registered {device_id}"), added.stderr
-    updated = cli(pipeline, "devices", "add", device_id, "--offline-after", "120")
+    updated = pipeline.cli("devices", "add", device_id, "--offline-after", "120")
     assert updated.returncode == 0 and updated.stdout.startswith(f"updated {device_id} (offline_after)"), updated
-    shown = cli(pipeline, "devices", "show", device_id, "--json")
+    shown = pipeline.cli("devices", "show", device_id, "--json")
     assert shown.returncode == 0, shown.stderr
     view = json.loads(shown.stdout)
     assert (view["name"], view["account"], view["registered"]) == ("Truck 9", "acme", True)
     assert (view["speed_limit"], view["offline_after"], view["options"]) == (90.0, 120.0, {"speed_unit": "kmh"})
     assert view["online"] is None  # never seen
-    table = cli(pipeline, "devices", "show", device_id)
+    table = pipeline.cli("devices", "show", device_id)
     assert "speed_limit    90 km/h" in table.stdout and "offline_after  120 s" in table.stdout
     assert listed(pipeline)[device_id]["registered"] is True
-    removed = cli(pipeline, "devices", "remove", device_id)
+    removed = pipeline.cli("devices", "remove", device_id)
     assert (removed.returncode, removed.stdout.strip()) == (0, f"removed {device_id}")
     assert device_id not in listed(pipeline)
-    gone = cli(pipeline, "devices", "show", device_id)
+    gone = pipeline.cli("devices", "show", device_id)
     assert gone.returncode == 2 and "not registered and never seen" in gone.stderr
 
 
 def test_remove_unknown_says_so(pipeline: Pipeline) -> None:
-    out = cli(pipeline, "devices", "remove", "NOSUCHDEVICE0001")
+    out = pipeline.cli("devices", "remove", "NOSUCHDEVICE0001")
     assert out.returncode == 2 and "not registered: nothing removed" in out.stderr and out.stdout == ""
 
 
 def test_list_shows_seen_devices_registered_or_not(pipeline: Pipeline) -> None:
     known, stranger = CarscopDevice("CC8000000777002", "tcp"), CarscopDevice("CC8000000777003", "tcp")
-    assert cli(pipeline, "devices", "add", known.device_id, "--name", "Van 2", "--account", "acme").returncode == 0
+    assert pipeline.cli("devices", "add", known.device_id, "--name", "Van 2", "--account", "acme").returncode == 0
     time.sleep(2.0)  # the worker's registry agent consumes the record
     when = datetime.now(UTC).replace(microsecond=0)
     send(pipeline, known, Fix(when, 48.85, 2.35, speed=30.0))
@@ -88,7 +77,7 @@ def test_list_shows_seen_devices_registered_or_not(pipeline: Pipeline) -> None:
     assert (other["registered"], other["name"], other["protocol"], other["online"]) == (False, "", "carscop", True)
     assert (round(other["latitude"], 4), round(other["longitude"], 4)) == (50.06, 19.94)
     assert other["fix_time"].startswith(when.strftime("%Y-%m-%dT%H:%M:%S"))
-    table = cli(pipeline, "devices", "list")
+    table = pipeline.cli("devices", "list")
     assert table.stdout.splitlines()[0].split()[:4] == ["device_id", "name", "account", "registered"]
     row = next(line for line in table.stdout.splitlines() if line.startswith(stranger.device_id))
     assert row.split()[1:5] == ["-", "-", "no", "carscop"]
@@ -97,16 +86,16 @@ def test_list_shows_seen_devices_registered_or_not(pipeline: Pipeline) -> None:
 
 
 def test_query_is_read_only_through_the_pipeline(pipeline: Pipeline) -> None:
-    refused = cli(pipeline, "query", "  -- tidy up\n  drop table positions")
+    refused = pipeline.cli("query", "  -- tidy up\n  drop table positions")
     assert refused.returncode == 2 and "DROP changes the store" in refused.stderr
     assert pipeline.query("EXISTS TABLE positions") == [{"result": 1}]
     with pytest.raises(CliError, match="READONLY"):  # the store refuses it as well
         run_query(pipeline.settings, "CREATE TABLE nope (a Int8) ENGINE = Memory", read_only=True)
-    empty = cli(pipeline, "query", "SELECT device_id, speed FROM positions WHERE speed < 0")
+    empty = pipeline.cli("query", "SELECT device_id, speed FROM positions WHERE speed < 0")
     assert empty.returncode == 0, empty.stderr
     assert empty.stdout.splitlines()[0].split() == ["device_id", "speed"] and empty.stdout.endswith("(0 rows)\n")
-    assert cli(pipeline, "query", "SELECT device_id FROM positions WHERE speed < 0", "--json").stdout == ""
-    bad = cli(pipeline, "query", "SELECT nope FROM positions")
+    assert pipeline.cli("query", "SELECT device_id FROM positions WHERE speed < 0", "--json").stdout == ""
+    bad = pipeline.cli("query", "SELECT nope FROM positions")
     assert bad.returncode == 2, bad
     assert "FORMAT Native" not in bad.stderr and "readonly =" not in bad.stderr
     assert "nope" in bad.stderr.splitlines()[0] and "statement: SELECT nope FROM positions" in bad.stderr

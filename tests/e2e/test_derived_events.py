@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -53,15 +51,6 @@ DERIVED = {
     "geofenceExit",
 }
 INSIDE, OUTSIDE = (48.0, 2.0), (48.03, 2.0)  # the fences are centred on INSIDE; OUTSIDE is 3.3 km north
-
-
-def _cli(p: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "trackpipe.cli", *args, "--data-dir", str(p.data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def _status(device: Device, fix: Fix, ignition: bool, alarm: int = 0) -> bytes:
@@ -147,11 +136,11 @@ def _scenario(p: Pipeline) -> None:
         ("geofences", "add", "elsewhere", "--circle", "10,10,100"),
         ("geofences", "remove", "elsewhere"),
     ):
-        out = _cli(p, *args)
+        out = p.cli(*args)
         assert out.returncode == 0, (args, out.stderr)
-    unknown = _cli(p, "geofences", "remove", "nowhere")
+    unknown = p.cli("geofences", "remove", "nowhere")
     assert unknown.returncode == 2 and "unknown geofence" in unknown.stderr
-    listed = _cli(p, "geofences", "list", "--json")
+    listed = p.cli("geofences", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     assert sorted(json.loads(line)["name"] for line in listed.stdout.splitlines()) == ["depot", "yard"]
     time.sleep(2.0)  # the registry and geofence agents consume the records
