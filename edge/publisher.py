@@ -44,6 +44,39 @@ class Publisher:
         self._ready = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None
         self._stopping = False
+        self.last_error: str | None = None  # why the last publish failed; None once Kafka answers again
+        self._probe: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        """The producer is up and the latest confirmation did not fail (the edge's readiness)."""
+        return self._ready.is_set() and not self._stopping and self.last_error is None
+
+    def _failed(self, why: str) -> str:
+        """Record a failed publish; a probe clears it once Kafka answers again -- a not-ready edge
+        may get no traffic (taken out of its balancer), so it cannot wait for a publish to succeed."""
+        self.last_error = why
+        if self._probe is None and not self._stopping:
+            self._probe = asyncio.get_running_loop().create_task(self._probe_kafka(), name="kafka-probe")
+        return why
+
+    async def _probe_kafka(self) -> None:
+        try:
+            while self.last_error is not None and not self._stopping:
+                await asyncio.sleep(1.0)
+                producer = self._producer
+                if producer is None:
+                    continue
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        answered = await producer.client.force_metadata_update()
+                except Exception:
+                    answered = False
+                if answered:
+                    self.last_error = None
+                    log.info("kafka %s answers again", self.bootstrap)
+        finally:
+            self._probe = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Publisher:
@@ -89,7 +122,7 @@ class Publisher:
                 async with asyncio.timeout(self.timeout):
                     await self._ready.wait()
             except TimeoutError:
-                raise KafkaUnavailable(f"kafka {self.bootstrap} not reachable") from None
+                raise KafkaUnavailable(self._failed(f"kafka {self.bootstrap} not reachable")) from None
         assert self._producer is not None
         spool = self.spool
         if spool is not None and spool.full:
@@ -97,7 +130,7 @@ class Publisher:
         try:
             future = await self._producer.send(topic, value, key=key)
         except KafkaError as exc:
-            raise KafkaUnavailable(f"kafka refused the record: {exc!r}") from exc
+            raise KafkaUnavailable(self._failed(f"kafka refused the record: {exc!r}")) from exc
         if self.keeper is not None:  # spooled when confirmed, before the awaiting pump resumes
             future.add_done_callback(self.keeper.on_confirmed(topic, key, value))
         return future
@@ -109,7 +142,7 @@ class Publisher:
             async with asyncio.timeout(self.timeout):
                 yield
         except TimeoutError:
-            raise KafkaUnavailable("kafka did not confirm in time") from None
+            raise KafkaUnavailable(self._failed("kafka did not confirm in time")) from None
         finally:
             if self.spool is not None:
                 self.spool.flush()  # what was confirmed is on disk before any ack is written
@@ -119,10 +152,14 @@ class Publisher:
         try:
             await future
         except Exception as exc:
-            raise KafkaUnavailable(f"kafka refused the record: {exc!r}") from exc
+            raise KafkaUnavailable(self._failed(f"kafka refused the record: {exc!r}")) from exc
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._probe
         if self.keeper is not None:
             await self.keeper.stop()
         if self._starter is not None:

@@ -46,6 +46,7 @@ from trackpipe.protocols.base import Codec, FrameInfo, Framer, FramingError, Pro
 
 from trackpipe import schemas
 from trackpipe.config import Settings
+from trackpipe.metrics import MAX_LABEL_VALUES, PUBLISH_BUCKETS, LatencyHistogram, Tally
 
 from .publisher import KafkaUnavailable, Publisher
 from .sockets import SocketPoller, TcpListener, listen_tcp, own_poller_available
@@ -73,9 +74,29 @@ class EdgeStats:
     datagrams_shed: int = 0  # over their source's rate (`udp_source_rate`), dropped before any decoding
     deadletters_suppressed: int = 0  # over a dead-letter bound: counted, not published
     closed: dict[str, int] = field(default_factory=dict)
+    udp_bytes: int = 0  # of bytes_in, those received over UDP
+    tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)  # (protocol, transport) -> counts
+    deadletter_reasons: dict[str, int] = field(default_factory=dict)  # published dead letters by reason
+    #: per record: from its hand-off to the producer to Kafka's confirmation
+    publish_latency: LatencyHistogram = field(default_factory=lambda: LatencyHistogram(PUBLISH_BUCKETS))
 
     def count_close(self, reason: str) -> None:
         self.closed[reason] = self.closed.get(reason, 0) + 1
+
+    def tally(self, protocol: str, transport: str) -> Tally:
+        """The counters of one protocol over one transport (a connection keeps its own reference,
+        so a frame costs two int additions, not a lookup)."""
+        key = (protocol, transport)
+        found = self.tallies.get(key)
+        if found is None:
+            found = self.tallies[key] = Tally()
+        return found
+
+    def count_deadletter(self, reason: str) -> None:
+        reasons = self.deadletter_reasons
+        if reason not in reasons and len(reasons) >= MAX_LABEL_VALUES:
+            reason = "other"  # bounded: a metric label per reason
+        reasons[reason] = reasons.get(reason, 0) + 1
 
 
 class TokenBucket:
@@ -416,6 +437,7 @@ class Edge:
         local_port: int,
     ) -> bytes:
         self.stats.deadletters += 1
+        self.stats.count_deadletter(reason)
         self.logs.log(
             logging.WARNING,
             f"deadletter:{reason}",
@@ -471,6 +493,7 @@ class TcpConnection(asyncio.BufferedProtocol):
         "_queue",
         "_seq",
         "_slot",
+        "_tally",
         "codec",
         "device_id",
         "edge",
@@ -499,6 +522,7 @@ class TcpConnection(asyncio.BufferedProtocol):
         self._frame_started: float | None = None  # loop time of the first byte of an incomplete frame
         self._slot: int | None = None  # the deadline wheel's bucket this connection is filed in
         self._dead = 0  # dead letters from this connection
+        self._tally: Tally | None = None  # this connection's protocol's counters, once detected
 
     @property
     def settings(self) -> Settings:
@@ -570,6 +594,7 @@ class TcpConnection(asyncio.BufferedProtocol):
             self.codec = verdict.codec
             self.framer = verdict.codec.new_framer()
             self.framer.max_frame = min(self.framer.max_frame, self.settings.max_frame)
+            self._tally = self.edge.stats.tally(verdict.codec.name, "tcp")
             head, self._head = bytes(self._head), None
             self._frame_started = self._opened  # the first frame began with the first byte
             self.framer.feed(head)
@@ -622,6 +647,10 @@ class TcpConnection(asyncio.BufferedProtocol):
                 log.info("%s device id changed %s -> %s", self.connection_id, self.device_id, info.device_id)
             self.device_id = info.device_id
         self.edge.stats.frames += 1
+        tally = self._tally
+        if tally is not None:
+            tally[0] += 1
+            tally[1] += len(frame)
         seq = self._seq
         self._seq += 1
         value = self.edge.raw_record(
@@ -694,12 +723,15 @@ class TcpConnection(asyncio.BufferedProtocol):
             while queue:
                 batch = list(queue)
                 queue.clear()
+                handed = time.monotonic()  # publish latency: from here to each confirmation
                 sent = [(await publisher.send(i.topic, i.value, i.key), i) for i in batch]
                 replies: list[bytes] = []
                 try:
                     async with publisher.deadline():  # one deadline for the whole batch
+                        latency = self.edge.stats.publish_latency
                         for future, item in sent:
                             await publisher.confirm(future)
+                            latency.observe(time.monotonic() - handed)
                             if item.reply:
                                 replies.append(item.reply)  # durable: its ack may go
                             if item.close_after:
@@ -730,6 +762,8 @@ class TcpConnection(asyncio.BufferedProtocol):
         if replies and self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(replies))
             self.edge.stats.replies += len(replies)
+            if self._tally is not None:
+                self._tally[2] += len(replies)
 
     # -- deadlines (checked by the edge's wheel) and closing ---------------------------
     def deadline(self) -> float:
@@ -758,7 +792,7 @@ class TcpConnection(asyncio.BufferedProtocol):
         started = self._frame_started
         if idle >= s.idle_timeout:
             self._finish_partial("idle timeout")
-            self.close(f"idle for {idle:.0f}s")
+            self.close(f"idle timeout: idle for {idle:.0f}s")
         elif started is not None and now - started >= s.frame_timeout:
             pending = self.framer.buffered
             self._finish_partial(f"frame timeout ({now - started:.0f}s since its first byte)")
@@ -799,6 +833,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self._ids: dict[tuple[str, int], tuple[str, float]] = {}  # source -> (device id, expiry)
         self._inflight = 0
         self._sweep_at = 0.0
+        self._seq = itertools.count()  # frame number over this endpoint: (connection_id, seq) is unique
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # a datagram transport
@@ -811,6 +846,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         edge = self.edge
         edge.stats.datagrams += 1
         edge.stats.bytes_in += len(data)
+        edge.stats.udp_bytes += len(data)
         now = time.monotonic()
         host = str(addr[0])
         # cheapest refusals first: a flooding source or an overloaded edge costs no decoding
@@ -868,6 +904,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             dead(exc.reason, exc.detail, data, codec.name)
             return
         items = []
+        tally = edge.stats.tally(codec.name, "udp")
         for frame in frames:
             try:
                 info = codec.inspect(frame, "udp")
@@ -880,26 +917,36 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             elif known:  # refresh the TTL while the source keeps talking
                 self._ids[peer] = (known[0], now + self.settings.udp_id_ttl)
             edge.stats.frames += 1
-            value = edge.raw_record(frame, codec, info, device_id, "udp", peer, conn_id, 0, self.local_port)
+            tally[0] += 1
+            tally[1] += len(frame)
+            seq = next(self._seq)
+            value = edge.raw_record(frame, codec, info, device_id, "udp", peer, conn_id, seq, self.local_port)
             items.append(
                 (edge.raw_topic, (device_id or conn_id).encode(), value, edge.reply(codec, frame, info, "udp"))
             )
         if items:
-            self._publish(items, peer)
+            self._publish(items, peer, tally)
 
-    def _publish(self, items: list[tuple[str, bytes, bytes, bytes | None]], peer: tuple[str, int]) -> None:
+    def _publish(
+        self, items: list[tuple[str, bytes, bytes, bytes | None]], peer: tuple[str, int], tally: Tally | None = None
+    ) -> None:
         self._inflight += 1
-        asyncio.get_running_loop().create_task(self._send(items, peer))
+        asyncio.get_running_loop().create_task(self._send(items, peer, tally))
 
-    async def _send(self, items: list[tuple[str, bytes, bytes, bytes | None]], peer: tuple[str, int]) -> None:
+    async def _send(
+        self, items: list[tuple[str, bytes, bytes, bytes | None]], peer: tuple[str, int], tally: Tally | None
+    ) -> None:
         publisher = self.edge.publisher
         try:
+            handed = time.monotonic()
             sent = [(await publisher.send(topic, value, key), reply) for topic, key, value, reply in items]
             replies: list[bytes] = []
             try:
                 async with publisher.deadline():  # spooled (if spooling) when it exits
+                    latency = self.edge.stats.publish_latency
                     for future, reply in sent:
                         await publisher.confirm(future)
+                        latency.observe(time.monotonic() - handed)
                         if reply:
                             replies.append(reply)
             finally:
@@ -907,6 +954,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
                     for reply in replies:  # each confirmed frame's ack, also when a later one failed
                         self.transport.sendto(reply, peer)
                     self.edge.stats.replies += len(replies)
+                    if tally is not None:
+                        tally[2] += len(replies)
         except KafkaUnavailable as exc:
             log.warning("udp %s:%s not acknowledged: %s", *peer, exc)
         except Exception:

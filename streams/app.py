@@ -54,26 +54,20 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from trackpipe import kafka_compat, schemas, store
+from trackpipe import kafka_compat, metrics, schemas, store
 from trackpipe.config import Settings
 from trackpipe.geofences import FenceRecord, decode_record
 
 from . import derive
 from .process import Batch, deadletter, process
-from .quality import Filters, parse_earliest
+from .quality import filters_of
 from .rules import DeviceState, RuleSettings
 
 log = logging.getLogger("trackpipe.streams")
 _STARTED = time.monotonic()
 
 settings = Settings.from_env()
-filters = Filters(
-    zero=settings.filter_zero,
-    invalid=settings.filter_invalid,
-    earliest=parse_earliest(settings.filter_earliest),
-    future=settings.filter_future,
-    past=settings.filter_past,
-)
+filters = filters_of(settings)
 kafka_compat.install()  # the embedded broker answers empty fetches at once: do not spin
 
 app = faust.App(
@@ -115,6 +109,7 @@ rule_state = app.Table(
     use_partitioner=True,
 )
 rule_defaults = derive.base_settings(settings)
+worker_metrics = metrics.WorkerMetrics()  # served by `ops_endpoint` (/metrics, /health, /ready)
 
 
 async def _mirror(stream: faust.StreamT[bytes], table: Any, parse: Any, what: str) -> None:
@@ -214,7 +209,7 @@ def _derive(batch: Batch, lookup: Callable[[str], Mapping[str, Any] | None]) -> 
     came from), unusable rows dead-lettered, new states staged (committed after the INSERTs)."""
     for row in batch.events:
         row.setdefault("key", "")
-    derived = derive.derive(batch.positions, book.get, _settings_lookup(lookup))
+    derived = derive.derive(batch.positions, book.get, _settings_lookup(lookup), batch.status.values())
     for event, position in derived.events:
         batch.events.append(event)
         batch.sources[id(event)] = batch.sources[id(position)]
@@ -267,6 +262,7 @@ async def decode(stream: faust.StreamT[bytes]) -> None:
                 batch.add(raw, out, event.key or b"")
             ticket = _derive(batch, lookup)
             _progress.saw_batch(len(events) >= settings.sink_batch)
+            worker_metrics.batch(len(events))
             # published as soon as decoded, before any INSERT: alarms never wait for the store
             sent = await _publish(events_topic, "events", _by_device(batch.events))
             sent += await _publish(positions_topic, "positions", _by_device(batch.positions))
@@ -375,6 +371,7 @@ async def _publish(topic: faust.TopicT, kind: str, records: list[tuple[bytes, di
     """Encode the records and hand them to Kafka without waiting; returns the confirmations."""
     if not records:
         return []
+    worker_metrics.published(kind, records)
     name = topic.get_topic_name()
     messages = [(key, schemas.encode(kind, row)) for key, row in records]
     kafka = getattr(app.producer, "_producer", None)  # aiokafka's producer under Faust's: it has the batch API
@@ -460,7 +457,9 @@ async def _store(table: str, rows: list[dict[str, Any]]) -> list[tuple[dict[str,
     async def insert(block: list[dict[str, Any]]) -> None:
         nonlocal inserts
         inserts += 1
+        started = time.monotonic()
         await _in_store(store.insert, table, block)
+        worker_metrics.inserted(table, len(block), time.monotonic() - started)
 
     async def pause(exc: BaseException, attempt: int) -> None:
         delay = min(0.5 * 2 ** min(attempt - 1, 5), 10.0)
@@ -538,6 +537,56 @@ async def _handle_ready(request: web.Request) -> web.Response:
     return web.json_response({"ready": ready}, status=200 if ready else 503)
 
 
+_replaying = asyncio.Lock()  # one replay at a time (each holds the chDB thread only chunk by chunk)
+
+
+async def _handle_replay(request: web.Request) -> web.StreamResponse:
+    """`trackpipe replay` with the embedded store: re-decode stored frames here (today's decoders,
+    this worker's registry table and settings); every store call goes through the one chDB thread,
+    between the live INSERTs.  Answers NDJSON lines: progress, then the summary or the error."""
+    from trackpipe import replay
+
+    try:
+        body = orjson.loads(await request.read())
+        selection = replay.Selection.from_json(body["selection"])
+    except (ValueError, KeyError, TypeError, replay.ReplayError) as exc:
+        return web.json_response({"error": f"bad replay request: {exc}"}, status=400)
+    if _replaying.locked():
+        return web.json_response({"error": "a replay is already running in this worker"}, status=409)
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    last = 0.0
+
+    async def line(message: dict[str, Any]) -> None:
+        await response.write(orjson.dumps(message) + b"\n")
+
+    async def progress(done: int, total: int) -> None:
+        nonlocal last
+        if time.monotonic() - last >= 0.5 or done >= total:
+            last = time.monotonic()
+            await line({"progress": [done, total]})
+
+    decoder = replay.Decoder(_batch_lookup(), settings.decoder_options, filters, timedelta(seconds=settings.late_after))
+    async with _replaying:
+        try:
+            summary = await replay.run_replay(
+                _in_store,
+                selection,
+                decoder,
+                dry_run=bool(body.get("dry_run")),
+                keep_removed=bool(body.get("keep_removed")),
+                progress=progress,
+            )
+        except Exception as exc:
+            log.exception("replay of %s failed", selection.describe())
+            await line({"error": f"{type(exc).__name__}: {store.describe(exc)}"})
+        else:
+            log.info("replay of %s: %s", selection.describe(), "; ".join(summary.lines()))
+            await line({"summary": summary.to_json()})
+    await response.write_eof()
+    return response
+
+
 @app.task
 async def query_endpoint() -> None:
     """Serve `trackpipe query` and readiness on loopback; advertise it in <data-dir>/run/worker.json."""
@@ -547,6 +596,7 @@ async def query_endpoint() -> None:
     web_app = web.Application()
     web_app.router.add_post("/query", _handle_query)
     web_app.router.add_get("/ready", _handle_ready)
+    web_app.router.add_post("/replay", _handle_replay)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -554,10 +604,43 @@ async def query_endpoint() -> None:
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     run_file = settings.run_dir / "worker.json"
     settings.run_dir.mkdir(parents=True, exist_ok=True)
-    run_file.write_bytes(orjson.dumps({"pid": os.getpid(), "url": f"http://127.0.0.1:{port}"}))
+    metrics.update_run_file(run_file, url=f"http://127.0.0.1:{port}")  # the ops endpoint adds "metrics"
     log.info("query endpoint on http://127.0.0.1:%s", port)
     try:
         await asyncio.Event().wait()
     finally:
         run_file.unlink(missing_ok=True)
         await runner.cleanup()
+
+
+@app.task
+async def ops_endpoint() -> None:
+    """/metrics, /health and /ready (= `_ready()`) on TRACKPIPE_WORKER_METRICS_PORT (0: a free port,
+    -1: off), independent of the query endpoint; advertised as "metrics" in <data-dir>/run/worker.json."""
+    if settings.worker_metrics_port < 0:
+        return
+
+    def ready() -> bool:
+        ok = _ready()
+        worker_metrics.ready.set(1 if ok else 0)
+        return ok
+
+    async def refresh() -> None:
+        ready()
+        await worker_metrics.refresh_lag(app.consumer)
+
+    ops = await metrics.serve_ops(
+        settings.metrics_host,
+        settings.worker_metrics_port,
+        ready,
+        worker_metrics.registry,
+        detail=lambda ok: metrics.faust_readiness(app, ok),
+        refresh=refresh,
+    )
+    run_file = settings.run_dir / "worker.json"
+    metrics.update_run_file(run_file, metrics=ops.url)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        run_file.unlink(missing_ok=True)
+        await ops.stop()

@@ -3,7 +3,8 @@
 * `base_settings` / `settings_for`: the deployment's rule defaults (TRACKPIPE_OFFLINE_AFTER ...),
   a device's registry entry (`speed_limit`, `offline_after`) over them, and the geofences that
   apply to the device.
-* `derive`: a batch's positions through `rules.on_position`, per device in fix-time order.
+* `derive`: a batch's positions through `rules.on_position`, per device in fix-time order, then
+  its latest contact through `rules.on_contact` (a heartbeat-only device goes online too).
 * `tick`: `rules.on_tick` over devices (the offline timer).
 * `StateBook`: states computed but not committed yet.  A state is written to the Faust table
   (its changelog) only once the events it raised are stored, so a crash in between re-derives
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .geofence import Geofence
-from .rules import DeviceState, Event, RuleInputError, RuleSettings, on_position, on_tick
+from .rules import DeviceState, Event, RuleInputError, RuleSettings, on_contact, on_position, on_tick
 
 
 class RuleDefaults(Protocol):
@@ -35,6 +36,7 @@ class RuleDefaults(Protocol):
     trip_distance: float
     trip_duration: float
     parking_duration: float
+    unregistered: str  # store | flag | reject
 
 
 class Fence(Protocol):
@@ -55,6 +57,7 @@ def base_settings(config: RuleDefaults) -> RuleSettings:
         min_trip_distance_m=config.trip_distance,
         min_trip_duration=timedelta(seconds=config.trip_duration),
         min_parking_duration=timedelta(seconds=config.parking_duration),
+        flag_unknown=config.unregistered == "flag",
     )
 
 
@@ -106,16 +109,24 @@ def derive(
     positions: Iterable[Mapping[str, Any]],
     state_of: Callable[[str], DeviceState | None],
     settings_of: Callable[[str], RuleSettings],
+    contacts: Iterable[Mapping[str, Any]] = (),
 ) -> Derived:
-    """Every position through the rules, per device in fix-time order (then arrival order)."""
+    """Every position through the rules, per device in fix-time order (then arrival order); then
+    the device's latest contact of the batch (`device_status` rows: heartbeats count for online)."""
     out = Derived()
     by_device: dict[str, list[Mapping[str, Any]]] = {}
+    last_contact: dict[str, Mapping[str, Any]] = {}
     for row in positions:
         device_id = row.get("device_id")
         if not isinstance(device_id, str) or not device_id:
             out.failures.append((row, f"position device_id must be a non-empty string, got {device_id!r}"))
             continue
         by_device.setdefault(device_id, []).append(row)
+    for row in contacts:
+        device_id = row.get("device_id")
+        if isinstance(device_id, str) and device_id:  # a status row always has one (process makes it so)
+            last_contact[device_id] = row
+            by_device.setdefault(device_id, [])
     for device_id, rows in by_device.items():
         try:
             rows.sort(key=_fix_order)
@@ -123,9 +134,12 @@ def derive(
             pass
         state = state_of(device_id)
         settings = settings_of(device_id)
-        for row in rows:
+        steps = [(on_position, row) for row in rows]
+        if device_id in last_contact:
+            steps.append((on_contact, last_contact[device_id]))
+        for rule, row in steps:
             try:
-                state, events = on_position(state, row, settings)
+                state, events = rule(state, row, settings)
             except RuleInputError as exc:
                 out.failures.append((row, str(exc)))
                 continue

@@ -211,8 +211,12 @@ class Batch:
     deadletters: list[tuple[bytes, dict[str, Any]]] = field(default_factory=list)  # (key, letter)
     status: dict[str, dict[str, Any]] = field(default_factory=dict)  # one row per device: its latest contact
     sources: dict[int, Mapping[str, Any]] = field(default_factory=dict)  # id(row) -> the raw frame it came from
+    frames: list[dict[str, Any]] = field(default_factory=list)  # raw_frames rows: every frame, decoded or not
 
     def add(self, raw: Mapping[str, Any], out: Output, key: bytes) -> None:
+        row = frame_row(raw, out)
+        self.frames.append(row)
+        self.sources[id(row)] = raw
         self.positions += out.positions
         self.events += out.events
         self.deadletters += [(key, letter) for letter in out.deadletters]
@@ -226,4 +230,36 @@ class Batch:
 
     def tables(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """(ClickHouse table, rows) in INSERT order."""
-        return [("positions", self.positions), ("events", self.events), ("device_status", list(self.status.values()))]
+        return [
+            ("raw_frames", self.frames),
+            ("positions", self.positions),
+            ("events", self.events),
+            ("device_status", list(self.status.values())),
+        ]
+
+
+def frame_device(raw: Mapping[str, Any], out: Output) -> str:
+    """The device a frame's rows went to: its own or its connection's id, else its first row's."""
+    if out.status is not None:
+        return str(out.status["device_id"])
+    for row in out.positions or out.events:
+        return str(row["device_id"])
+    return raw.get("device_id") or ""
+
+
+def frame_row(raw: Mapping[str, Any], out: Output) -> dict[str, Any]:
+    """The `raw_frames` row of a consumed frame (what `trackpipe replay` re-decodes)."""
+    return {
+        "received_at": raw["received_at"],
+        "device_id": frame_device(raw, out),
+        "protocol": raw["protocol"],
+        "kind": raw["kind"],
+        "transport": raw["transport"],
+        "peer_host": raw["peer_host"],
+        "peer_port": raw["peer_port"],
+        "local_port": raw["local_port"],
+        "edge_id": raw["edge_id"],
+        "connection_id": raw["connection_id"],
+        "seq": raw["seq"],
+        "frame": raw["frame"],
+    }

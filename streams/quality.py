@@ -148,3 +148,14 @@ def parse_earliest(text: str) -> datetime | None:
 
 
 DEFAULT_FILTERS = Filters()
+
+
+def filters_of(settings: Any) -> Filters:
+    """The filters a deployment's settings (trackpipe.config.Settings) ask for."""
+    return Filters(
+        zero=settings.filter_zero,
+        invalid=settings.filter_invalid,
+        earliest=parse_earliest(settings.filter_earliest),
+        future=settings.filter_future,
+        past=settings.filter_past,
+    )

@@ -86,6 +86,7 @@ class RuleSettings:
     stop_on_ignition_off: bool = False  # Traccar report.trip.useIgnition
     geofences: tuple[Geofence, ...] = ()
     segment_crossing: bool = True  # jump-over a fence between two fixes: enter + exit
+    flag_unknown: bool = False  # deviceUnknown with the deviceOnline of an unregistered device (policy "flag")
 
     def __post_init__(self) -> None:
         for name in ("overspeed_min_duration", "offline_timeout", "min_trip_duration", "min_parking_duration"):
@@ -301,7 +302,12 @@ class _Emitter:
     __slots__ = ("archive", "draft", "events", "fix_time", "latitude", "longitude", "server_time")
 
     def __init__(
-        self, draft: _Draft, fix_time: datetime, server_time: datetime, place: tuple[float, float], archive: bool
+        self,
+        draft: _Draft,
+        fix_time: datetime,
+        server_time: datetime,
+        place: tuple[float | None, float | None],
+        archive: bool,
     ) -> None:
         self.draft = draft
         self.events: list[Event] = []
@@ -347,14 +353,7 @@ def on_position(
     d.registered = bool(position.get("registered", d.registered))
     emit = _Emitter(d, fix_time, server_time, (latitude, longitude), bool(position.get("archive", False)))
 
-    # online / offline: the arrival clock
-    if d.last_seen is None or server_time > d.last_seen:
-        if d.online and d.last_seen is not None and server_time - d.last_seen >= settings.offline_timeout:
-            emit.events.append(_offline(d, server_time, settings))
-            d.online = False
-        if not d.online:
-            emit("deviceOnline", {"trigger": "frame"}, time=server_time)
-        d.online, d.last_seen = True, server_time
+    _arrival(d, server_time, settings, emit)  # online / offline: the arrival clock
 
     # everything else: the fix clock
     if d.fix_time is not None and fix_time <= d.fix_time:
@@ -385,6 +384,45 @@ def on_position(
         _motion(d, speed > settings.motion_speed_kmh, fix_time, ignition, settings, emit)
         _overspeed(d, speed, fix_time, _speed_limit(position, settings), settings, emit)
     _geofences(d, previous_place, settings, emit)
+    return d.freeze(), emit.events
+
+
+def _arrival(d: Any, server_time: datetime, settings: RuleSettings, emit: _Emitter) -> None:
+    """Online / offline follow arrivals (the server's clock), whatever the frame holds."""
+    if d.last_seen is None or server_time > d.last_seen:
+        if d.online and d.last_seen is not None and server_time - d.last_seen >= settings.offline_timeout:
+            emit.events.append(_offline(d, server_time, settings))
+            d.online = False
+        if not d.online:
+            emit("deviceOnline", {"trigger": "frame"}, time=server_time)
+            if settings.flag_unknown and not d.registered:  # Traccar's deviceUnknown, once per online spell
+                emit("deviceUnknown", {"trigger": "unregistered"}, time=server_time)
+        d.online, d.last_seen = True, server_time
+
+
+def on_contact(
+    state: DeviceState | None, contact: Mapping[str, Any], settings: RuleSettings
+) -> tuple[DeviceState, list[Event]]:
+    """A device's latest frame of any kind (a `device_status` row: heartbeat, login, status ...):
+    online / offline follow it, so a unit that sends only heartbeats is online too.  Nothing of the
+    fix clock changes; the events carry the device's last known place.  RuleInputError for a row
+    the rules cannot read."""
+    device_id = contact.get("device_id")
+    if not isinstance(device_id, str) or not device_id:
+        raise RuleInputError(f"contact device_id must be a non-empty string, got {device_id!r}")
+    if state is None:
+        state = DeviceState(device_id=device_id)
+    elif state.device_id and state.device_id != device_id:
+        raise RuleInputError(f"contact of {device_id!r} given the state of {state.device_id!r}")
+    seen = _time(contact, "last_seen")
+    d: Any = _Draft(state)
+    d.device_id = device_id
+    d.protocol = str(contact.get("protocol") or d.protocol)
+    d.device_name = str(contact.get("device_name") or d.device_name)
+    d.account = str(contact.get("account") or d.account)
+    d.registered = bool(contact.get("registered", d.registered))
+    emit = _Emitter(d, seen, seen, (d.latitude, d.longitude), False)
+    _arrival(d, seen, settings, emit)
     return d.freeze(), emit.events
 
 

@@ -97,7 +97,7 @@ def mix(frames: int, devices: int = 100, local_port: int = 8888) -> list[tuple[b
 
 
 def pure_cost(frames: int, rounds: int, batch: int) -> dict[str, float]:
-    from trackpipe.streams.process import process
+    from trackpipe.streams.process import Batch, process
 
     records = mix(frames)
     values = [schemas.encode("raw", raw) for _, raw in records]
@@ -130,12 +130,10 @@ def pure_cost(frames: int, rounds: int, batch: int) -> dict[str, float]:
                 for row in out.events:
                     schemas.encode("events", row)
             t3 = time.perf_counter()
-            tables: dict[str, list[dict[str, Any]]] = {"positions": [], "events": [], "device_status": []}
-            for out in outs:
-                tables["positions"] += out.positions
-                tables["events"] += out.events
-                if out.status is not None:
-                    tables["device_status"].append(out.status)
+            gathered = Batch()
+            for raw, out in zip(raws, outs, strict=True):
+                gathered.add(raw, out, b"")
+            tables = dict(gathered.tables())
             t4 = time.perf_counter()
             for table, rows in tables.items():
                 for lo in range(0, len(rows), batch):
@@ -170,7 +168,7 @@ def pure_cost(frames: int, rounds: int, batch: int) -> dict[str, float]:
     )
     print(
         f"  rows per round: {counts['positions']} positions, {counts['events']} events, "
-        f"{counts['device_status']} status (INSERTs of <= {batch} rows); "
+        f"{counts['device_status']} status, {counts['raw_frames']} raw frames (INSERTs of <= {batch} rows); "
         f"{1e6 / medians['total']:,.0f} frames/s on one core"
     )
     return medians
@@ -284,7 +282,7 @@ async def bare_loop(group: str, frames: int) -> float:
     from aiokafka import AIOKafkaConsumer
 
     from trackpipe import kafka_compat
-    from trackpipe.streams.process import process
+    from trackpipe.streams.process import Batch, process
 
     kafka_compat.install()
     settings = Settings.from_env()
@@ -308,16 +306,11 @@ async def bare_loop(group: str, frames: int) -> float:
             if not messages:
                 continue
             started = started or time.perf_counter()
-            positions: list[dict[str, Any]] = []
-            events: list[dict[str, Any]] = []
-            status: dict[str, dict[str, Any]] = {}
+            batch = Batch()
             for message in messages:
-                out = process(schemas.decode("raw", message.value), lambda _: None, late_after=late_after)
-                positions += out.positions
-                events += out.events
-                if out.status is not None:
-                    status[out.status["device_id"]] = out.status
-            for table, rows in (("positions", positions), ("events", events), ("device_status", list(status.values()))):
+                raw = schemas.decode("raw", message.value)
+                batch.add(raw, process(raw, lambda _: None, late_after=late_after), b"")
+            for table, rows in batch.tables():
                 if rows:
                     store.insert(client, table, rows)
             await consumer.commit()

@@ -4,12 +4,14 @@ trackpipe run        the whole embedded pipeline (broker, edge, worker, store)
 trackpipe edge       one edge (production: N pods behind an L4 balancer)
 trackpipe worker     one Faust worker (production: up to one per partition)
 trackpipe query      SQL against the pipeline's store
+trackpipe replay     re-decode stored raw frames with today's decoders (fix a decoder, fix the past)
 trackpipe devices    the device registry
 trackpipe geofences  geofences (circles, polygons) for geofenceEnter/geofenceExit events
 trackpipe simulate   simulated trackers speaking real protocols
 trackpipe topics     create the topics on a Kafka cluster
 trackpipe protocols  the supported protocols, one per line
 trackpipe conformance FILE.jsonl   replay captured traffic as the edge and worker would
+trackpipe status     the running pipeline on one screen (parts, frames/s, lag, devices, dead letters)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from . import replay_cli
 from .config import Settings
 from .devices import (
     DEFAULT_OFFLINE_AFTER,
@@ -43,6 +46,7 @@ from .devices import (
     store_status,
     write_record,
 )
+from .replay import ReplayError
 from .sqlguard import (
     READ_STATEMENTS,
     READONLY_CLAUSE,
@@ -149,19 +153,57 @@ async def _edge_main(settings: Settings) -> None:
         await publisher.stop()
         raise CliError(f"{exc} (stop it, or give this edge its own --data-dir)") from None
     await edge.start()
+    ops = await _edge_ops(settings, edge, publisher, stop)
     ready = asyncio.create_task(publisher.wait_ready())
     done, _ = await asyncio.wait({ready, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
     if ready in done:
         settings.run_dir.mkdir(parents=True, exist_ok=True)
         (settings.run_dir / "edge.json").write_bytes(
-            orjson.dumps({"pid": os.getpid(), "host": settings.host, "port": edge.tcp_port})
+            orjson.dumps({"pid": os.getpid(), "host": settings.host, "port": edge.tcp_port, "metrics": ops and ops.url})
         )
         print(f"edge ready: tcp+udp {settings.host}:{edge.tcp_port}", flush=True)
         await stop.wait()
     logging.getLogger("trackpipe.edge").info("edge stopping: %s", edge.stats)
     await edge.stop()
     await publisher.stop()
+    if ops is not None:
+        await ops.stop()
     (settings.run_dir / "edge.json").unlink(missing_ok=True)
+
+
+async def _edge_ops(settings: Settings, edge: Any, publisher: Any, stopping: asyncio.Event) -> Any:
+    """The edge's /metrics, /health and /ready (ready: listening, not stopping, Kafka reachable)."""
+    from . import metrics
+
+    if settings.edge_metrics_port < 0:
+        return None
+
+    def ready() -> bool:
+        return edge.tcp_port is not None and not stopping.is_set() and publisher.connected
+
+    def detail(ok: bool) -> dict[str, Any]:
+        body = {
+            "listening": edge.tcp_port,
+            "kafka": publisher.connected,
+            "open_connections": edge.stats.open_connections,
+        }
+        if not ok:
+            body["reason"] = (
+                "stopping"
+                if stopping.is_set()
+                else publisher.last_error or f"kafka {publisher.bootstrap} not connected"
+            )
+        return body
+
+    registry = metrics.edge_registry(edge, publisher)
+    try:
+        return await metrics.serve_ops(
+            settings.metrics_host, settings.edge_metrics_port, ready, registry, detail=detail
+        )
+    except OSError as exc:
+        await edge.stop()
+        await publisher.stop()
+        raise CliError(f"{exc} (TRACKPIPE_EDGE_METRICS_PORT: 0 = a free port, -1 = off)") from None
 
 
 # -- worker -----------------------------------------------------------------------------
@@ -495,6 +537,14 @@ def cmd_geofences(args: argparse.Namespace) -> int:
 # -- simulate ----------------------------------------------------------------------------
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        return replay_cli.cmd_replay(args, settings, lambda name: _running(settings, name))
+    except ReplayError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import PROGRESS_EVERY, SimulationError, simulate
 
@@ -548,6 +598,20 @@ def cmd_conformance(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     print("\n".join(lines))
     return 0
+
+
+# -- status ------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from . import status
+
+    found = status.collect(_settings(args), interval=max(0.0, args.interval))
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(found.view()) + b"\n")
+    else:
+        print("\n".join(status.render(found)))
+    return found.exit_code
 
 
 # -- main --------------------------------------------------------------------------------
@@ -651,6 +715,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="also list protocols we do not support")
     p.add_argument("--failures", action="store_true", help="one line per record that is not right, and why")
     p.set_defaults(func=cmd_conformance)
+
+    p = sub.add_parser(
+        "status",
+        help="the running pipeline: parts up, frames/s, lag, devices online, dead letters in the last hour",
+        description="Exit status: 0 every part up and ready, 1 nothing runs, 3 some part down or not ready.",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between the two scrapes for frames/s")
+    common(p)
+    p.set_defaults(func=cmd_status)
+
+    replay_cli.add_parser(sub, common)
+    sub.choices["replay"].set_defaults(func=cmd_replay)
 
     p = sub.add_parser("simulate", help="simulated trackers speaking a real protocol")
     p.add_argument("--protocol", required=True, help="a protocol with a device side (see `trackpipe protocols`)")

@@ -73,6 +73,10 @@ class Settings:
     trip_duration: float = 300.0  # s of motion that confirms deviceMoving
     parking_duration: float = 300.0  # s standing still that confirms deviceStopped
     rules_tick: float = 5.0  # s between offline checks of every local device (the timer)
+    # devices not in the registry: "store" their data as any other (registered = false), "flag" them
+    # as well (a deviceUnknown event when they come online), or "reject" them at the edge (no ack,
+    # the connection closed, a dead letter "unregistered device")
+    unregistered: str = "store"
     # position quality (Traccar's filter.*): refused fixes become dead letters (stage "filter")
     filter_zero: bool = True  # refuse (0, 0)
     filter_invalid: bool = False  # refuse fixes the device marks invalid
@@ -84,11 +88,17 @@ class Settings:
     ttl_events: int = 0
     ttl_device_status: int = 0
     ttl_deadletter: int = 30
+    ttl_raw_frames: int = 365  # the frames `trackpipe replay` re-decodes
     # `trackpipe run` supervision
     restart_backoff: float = 0.5  # s before the first restart of a part that died
     restart_backoff_max: float = 10.0  # s: cap of the doubling restart delay
     restart_stable: float = 30.0  # s a part must run for its restart delay to start over
     log_level: str = "info"
+    # operator endpoints (/metrics, /health, /ready; trackpipe/metrics.py): 0 = a free port (written
+    # to the part's run file), -1 = off; the image binds all interfaces on 9108 (edge) / 9109 (worker)
+    metrics_host: str = "127.0.0.1"
+    edge_metrics_port: int = 0
+    worker_metrics_port: int = 0
     app_id: str = "trackpipe"  # the worker's Faust app id = its Kafka consumer group
     pinned_ports: dict[int, str] = field(default_factory=dict)  # port -> protocol (TRACKPIPE_PORTS)
     decoder_options: dict[str, str] = field(default_factory=dict)  # protocol.key -> value (TRACKPIPE_DECODER_OPTIONS)
@@ -108,6 +118,7 @@ class Settings:
             "replication": int(_env("TRACKPIPE_REPLICATION", str(d.replication))),
             "edge_id": _env("TRACKPIPE_EDGE_ID", socket.gethostname()),
             "log_level": _env("TRACKPIPE_LOG_LEVEL", d.log_level),
+            "metrics_host": _env("TRACKPIPE_METRICS_HOST", d.metrics_host),
             "app_id": _env("TRACKPIPE_APP_ID", d.app_id),
             "spool": _flag("TRACKPIPE_SPOOL", d.spool),
             "spool_fsync": _flag("TRACKPIPE_SPOOL_FSYNC", d.spool_fsync),
@@ -116,6 +127,7 @@ class Settings:
             "filter_zero": _flag("TRACKPIPE_FILTER_ZERO", d.filter_zero),
             "filter_invalid": _flag("TRACKPIPE_FILTER_INVALID", d.filter_invalid),
             "filter_earliest": _env("TRACKPIPE_FILTER_EARLIEST", d.filter_earliest),
+            "unregistered": _env("TRACKPIPE_UNREGISTERED", d.unregistered).strip().lower(),
         }
         numeric = {
             "idle_timeout": "TRACKPIPE_IDLE_TIMEOUT",
@@ -152,14 +164,21 @@ class Settings:
             "ttl_events": "TRACKPIPE_TTL_EVENTS",
             "ttl_device_status": "TRACKPIPE_TTL_DEVICE_STATUS",
             "ttl_deadletter": "TRACKPIPE_TTL_DEADLETTER",
+            "ttl_raw_frames": "TRACKPIPE_TTL_RAW_FRAMES",
             "restart_backoff": "TRACKPIPE_RESTART_BACKOFF",
             "restart_backoff_max": "TRACKPIPE_RESTART_BACKOFF_MAX",
             "restart_stable": "TRACKPIPE_RESTART_STABLE",
+            "edge_metrics_port": "TRACKPIPE_EDGE_METRICS_PORT",
+            "worker_metrics_port": "TRACKPIPE_WORKER_METRICS_PORT",
         }
         types = {f.name: f.type for f in fields(cls)}
         for key, var in numeric.items():
             if var in os.environ:
                 env[key] = (int if types[key] in ("int", int) else float)(os.environ[var])
+        if env["unregistered"] not in UNREGISTERED_POLICIES:
+            raise ValueError(
+                f"TRACKPIPE_UNREGISTERED: {env['unregistered']!r} is not one of {', '.join(UNREGISTERED_POLICIES)}"
+            )
         settings = cls(**env)  # type: ignore[arg-type]
         clean = {k: v for k, v in overrides.items() if v is not None}
         if "data_dir" in clean:
@@ -201,6 +220,8 @@ def parse_ports(text: str) -> dict[int, str]:
         out[int(port)] = registry.get(name.strip()).name
     return out
 
+
+UNREGISTERED_POLICIES = ("store", "flag", "reject")
 
 #: topic -> cleanup policy; every topic gets `partitions` partitions (co-partitioned by device id)
 TOPICS = {

@@ -78,6 +78,20 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "connection_id",
         "raw",
     ),
+    "raw_frames": (
+        "received_at",
+        "device_id",
+        "protocol",
+        "kind",
+        "transport",
+        "peer_host",
+        "peer_port",
+        "local_port",
+        "edge_id",
+        "connection_id",
+        "seq",
+        "frame",
+    ),
     "device_status": (
         "device_id",
         "protocol",
@@ -95,7 +109,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 #: columns stored as non-null String although the Avro field is optional
-_NOT_NULL_TEXT = {("deadletter", "protocol"), ("deadletter", "device_id"), ("events", "key")}
+NOT_NULL_TEXT = {("deadletter", "protocol"), ("deadletter", "device_id"), ("events", "key")}
 
 
 def database_of(settings: Settings) -> str:
@@ -144,7 +158,7 @@ def rows_to_columns(table: str, rows: list[dict[str, Any]]) -> list[list[Any]]:
     columns = []
     for name in COLUMNS[table]:
         values = [row.get(name) for row in rows]
-        if (table, name) in _NOT_NULL_TEXT:
+        if (table, name) in NOT_NULL_TEXT:
             values = [v or "" for v in values]
         columns.append(values)
     return columns
@@ -158,7 +172,13 @@ def insert(client: Client, table: str, rows: list[dict[str, Any]]) -> None:
 # -- retention ----------------------------------------------------------------------
 
 #: table -> the column its retention counts from (the receive time: a device's clock never decides)
-TTL_COLUMNS = {"positions": "server_time", "events": "server_time", "device_status": "last_seen", "deadletter": "time"}
+TTL_COLUMNS = {
+    "positions": "server_time",
+    "events": "server_time",
+    "device_status": "last_seen",
+    "deadletter": "time",
+    "raw_frames": "received_at",
+}
 
 
 def ttl_days(settings: Settings) -> dict[str, int]:
@@ -167,6 +187,7 @@ def ttl_days(settings: Settings) -> dict[str, int]:
         "events": settings.ttl_events,
         "device_status": settings.ttl_device_status,
         "deadletter": settings.ttl_deadletter,
+        "raw_frames": settings.ttl_raw_frames,
     }
 
 

@@ -39,6 +39,7 @@ RULES_ENV = {
 }
 DRIVER = "359710049000001"
 SLEEPER = "359710049000002"
+BEATER = "359710049000003"  # sends only a login and heartbeats: online and offline all the same
 DERIVED = {
     "deviceOnline",
     "deviceOffline",
@@ -123,6 +124,7 @@ def _scenario(p: Pipeline) -> None:
     for args in (
         ("devices", "add", DRIVER, "--name", "Driver", "--speed-limit", "50"),
         ("devices", "add", SLEEPER, "--name", "Sleeper", "--offline-after", "3"),
+        ("devices", "add", BEATER, "--name", "Beater", "--offline-after", "3"),
         ("geofences", "add", "depot", "--circle", f"{INSIDE[0]},{INSIDE[1]},300"),
         (
             "geofences",
@@ -163,6 +165,8 @@ def _scenario(p: Pipeline) -> None:
     ]
     sleeper = Device(SLEEPER)
     _send(p, [*sleeper.login(), sleeper.position(at(0, OUTSIDE, 0))])
+    beater = Device(BEATER)
+    _send(p, [*beater.login(), beater.heartbeat(), beater.heartbeat()])
     _send(p, frames)
     wanted = {"deviceOnline", "ignitionOn", "ignitionOff", "deviceMoving", "deviceStopped", "deviceOverspeed"}
     wanted |= {"geofenceEnter", "geofenceExit", "alarm"}
@@ -200,6 +204,14 @@ def _scenario(p: Pipeline) -> None:
     online = next(r for r in _events(p, SLEEPER) if r["type"] == "deviceOnline")
     gap = _as_time(offline[0]["time"]) - _as_time(online["time"])
     assert gap == timedelta(seconds=3), gap  # offline at last arrival + --offline-after
+
+    # -- the heartbeat-only unit: online from its heartbeats, offline by the timer
+    beats = p.wait_rows(
+        f"SELECT type FROM events FINAL WHERE device_id = '{BEATER}' ORDER BY time, type",
+        lambda r: "deviceOffline" in _types(r),
+        timeout=20,
+    )
+    assert _types(beats) == ["deviceOnline", "deviceOffline"], beats
 
     # -- everything on tracker.events too, geofence ids in `key`
     deadline, ours = time.monotonic() + 15, []

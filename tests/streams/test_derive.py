@@ -95,6 +95,19 @@ def test_state_carries_over_between_batches_and_bad_rows_are_failures() -> None:
     assert nameless.failures and not nameless.events
 
 
+def test_heartbeat_only_devices_go_online_from_their_contact_row() -> None:
+    settings = RuleSettings()
+    beat = {"device_id": "H", "protocol": "gt06", "last_seen": T0, "device_name": "", "registered": False}
+    both = {"device_id": "A", "protocol": "gt06", "last_seen": T0 + timedelta(seconds=5)}
+    out = derive.derive([_row("A", 0)], lambda _d: None, lambda _d: settings, [beat, both])
+    assert sorted((e["device_id"], e["type"]) for e, _ in out.events) == [("A", "deviceOnline"), ("H", "deviceOnline")]
+    source = next(row for e, row in out.events if e["device_id"] == "H")
+    assert source is beat  # the event keeps the row (and so the frame) that raised it
+    assert out.states["H"].online and out.states["A"].last_seen == T0 + timedelta(seconds=5)
+    bad = derive.derive([], lambda _d: None, lambda _d: settings, [beat | {"last_seen": None}])
+    assert bad.failures and not bad.events
+
+
 def test_tick_raises_offline_once_the_timeout_elapsed() -> None:
     settings = RuleSettings(offline_timeout=timedelta(seconds=30))
     state = derive.derive([_row("A", 0)], lambda _d: None, lambda _d: settings).states["A"]

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from trackpipe.streams.geofence import Circle, Geofence, Polygon
-from trackpipe.streams.rules import DeviceState, RuleInputError, RuleSettings, on_position, on_tick
+from trackpipe.streams.rules import DeviceState, RuleInputError, RuleSettings, on_contact, on_position, on_tick
 
 from trackpipe import schemas
 
@@ -174,6 +174,83 @@ def test_redelivered_old_frame_does_not_bring_a_device_online() -> None:
     # the worker restarted and re-reads a frame that arrived before the device went silent
     state, events = on_position(state, pos(30, arrival=32), TIMEOUT)
     assert events == [] and not state.online
+
+
+def contact(seconds: float, kind: str = "heartbeat") -> dict[str, Any]:
+    """A `device_status` row as `streams.process` builds it: the device's latest frame of a batch."""
+    return {
+        "device_id": DEVICE,
+        "protocol": "carscop",
+        "last_seen": T0 + timedelta(seconds=seconds),
+        "kind": kind,
+        "transport": "tcp",
+        "peer": "10.0.0.7:40001",
+        "battery_level": 80.0,
+        "power": None,
+        "ignition": None,
+        "device_name": "Truck 7",
+        "account": "acme",
+        "registered": True,
+    }
+
+
+def test_heartbeats_alone_bring_a_device_online_and_keep_it_there() -> None:
+    state, events = on_contact(None, contact(0), TIMEOUT)
+    assert types(events, False) == ["deviceOnline"]
+    assert events[0]["time"] == T0 and set(events[0]) == EVENT_FIELDS
+    assert (events[0]["latitude"], events[0]["longitude"]) == (None, None)  # no place known yet
+    assert (events[0]["device_name"], events[0]["registered"]) == ("Truck 7", True)
+    for second in (300, 600, 900):  # heartbeats every 5 minutes: within the 10-minute timeout
+        state, events = on_contact(state, contact(second), TIMEOUT)
+        assert events == []
+    state, events = on_tick(state, T0 + timedelta(seconds=900 + 599), TIMEOUT)
+    assert events == [] and state.online
+    state, events = on_tick(state, T0 + timedelta(seconds=900 + 601), TIMEOUT)
+    assert types(events, False) == ["deviceOffline"]
+
+
+def test_a_contact_after_silence_is_offline_then_online_at_the_last_place() -> None:
+    state, _ = run([pos(0, CONCORDE)], TIMEOUT)
+    state, events = on_contact(state, contact(1800), TIMEOUT)  # 30 min later, a heartbeat; no timer ran
+    assert types(events, False) == ["deviceOffline", "deviceOnline"]
+    assert (events[1]["latitude"], events[1]["longitude"]) == CONCORDE
+    assert state.fix_time == T0  # the fix clock is untouched: motion, fences, ignition as they were
+
+
+def test_a_contact_changes_nothing_of_the_fix_clock_and_no_second_online() -> None:
+    moving = RuleSettings(offline_timeout=timedelta(minutes=10), min_trip_distance_m=100)
+    state, _ = run([pos(0, ARC, 50), pos(30, along(0.2), 50), pos(60, along(0.4), 50)], moving)
+    assert state.moving
+    after, events = on_contact(state, contact(62), moving)  # the same arrival as the last position
+    assert events == [] and after == state
+    after, events = on_contact(state, contact(90), moving)
+    assert events == [] and after.moving and after.last_seen == T0 + timedelta(seconds=90)
+    assert after.fix_time == state.fix_time and after.total_distance == state.total_distance
+
+
+def test_flag_policy_raises_device_unknown_with_each_online_spell_of_an_unregistered_device() -> None:
+    flag = RuleSettings(offline_timeout=timedelta(minutes=10), flag_unknown=True)
+    stranger = pos(0) | {"registered": False, "device_name": ""}
+    state, events = on_position(None, stranger, flag)
+    assert types(events, False) == ["deviceOnline", "deviceUnknown"]
+    assert events[1]["attributes"] == {"trigger": "unregistered"} and events[1]["time"] == events[0]["time"]
+    state, events = on_position(state, pos(60) | {"registered": False}, flag)
+    assert events == []  # once per online spell, not per frame
+    state, events = on_contact(state, contact(3600) | {"registered": False}, flag)
+    assert types(events, False) == ["deviceOffline", "deviceOnline", "deviceUnknown"]
+    _, events = on_position(None, pos(0), flag)  # registered: nothing to flag
+    assert types(events, False) == ["deviceOnline"]
+    _, events = on_position(None, stranger, TIMEOUT)  # policy "store": no flag
+    assert types(events, False) == ["deviceOnline"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"device_id": ""}, "non-empty string"), ({"last_seen": None}, "last_seen"), ({"last_seen": "x"}, "last_seen")],
+)
+def test_bad_contact_rows_raise_rule_input_error(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(RuleInputError, match=message):
+        on_contact(None, contact(0) | change, TIMEOUT)
 
 
 def test_archive_frames_count_as_online() -> None:

@@ -97,6 +97,30 @@ ENGINE = MergeTree
 PARTITION BY toYYYYMM(time)
 ORDER BY (time)
 ;
+-- Every frame the worker consumed from tracker.raw, exactly as the device sent it: history that
+-- outlives Kafka's retention, and what `trackpipe replay` re-decodes after a decoder fix.
+-- `device_id` is the device the frame's rows went to ('' when no decode found one); a frame
+-- delivered again (edge spool replay, worker restart) collapses on (connection_id, seq).
+-- Kept TRACKPIPE_TTL_RAW_FRAMES days (default 365) after receipt; frames are ZSTD-compressed.
+CREATE TABLE IF NOT EXISTS {db}.raw_frames
+(
+    received_at   DateTime64(3, 'UTC'),
+    device_id     String,
+    protocol      LowCardinality(String),
+    kind          LowCardinality(String),      -- the edge's view: login, heartbeat, position ...
+    transport     LowCardinality(String),
+    peer_host     String,
+    peer_port     UInt16,
+    local_port    UInt16,
+    edge_id       LowCardinality(String),
+    connection_id String,
+    seq           UInt64,                      -- frame number within the connection (UDP: the edge's socket)
+    frame         String CODEC(ZSTD(3))
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (device_id, received_at, connection_id, seq)
+;
 -- Last contact and last reported status of every device, heartbeats included.
 CREATE TABLE IF NOT EXISTS {db}.device_status
 (
