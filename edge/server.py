@@ -37,7 +37,7 @@ import logging
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -54,6 +54,7 @@ from .sockets import SocketPoller, TcpListener, listen_tcp, own_poller_available
 log = logging.getLogger("trackpipe.edge")
 
 Clock = Callable[[], datetime]
+UNREGISTERED = "unregistered device"  # dead-letter reason under TRACKPIPE_UNREGISTERED=reject
 RECEIVE_BUFFER = 65536  # bytes read from one TCP socket at a time (one buffer for all connections)
 
 
@@ -265,9 +266,13 @@ class _Outgoing:
 class Edge:
     """Owns the listeners, the publisher and the per-source UDP identities."""
 
-    def __init__(self, settings: Settings, publisher: Publisher, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, settings: Settings, publisher: Publisher, clock: Clock = utcnow, registered: Container[str] | None = None
+    ) -> None:
         self.settings = settings
         self.publisher = publisher
+        #: TRACKPIPE_UNREGISTERED=reject: the registered ids (edge/registry.py); None: every device is taken
+        self.registered = registered
         self.clock = clock
         self.stats = EdgeStats()
         self.raw_topic = settings.topic("raw")
@@ -372,6 +377,10 @@ class Edge:
         if info.clock_reply:
             return codec.reply_at(frame, transport, self.clock())
         return info.reply
+
+    def rejects(self, device_id: str | None) -> bool:
+        """True for a device the registry does not hold, when the policy is to reject those."""
+        return self.registered is not None and device_id is not None and device_id not in self.registered
 
     def new_connection_id(self) -> str:
         return f"{self.settings.edge_id}-{self._epoch}-{next(self._conn_ids)}"
@@ -646,6 +655,10 @@ class TcpConnection(asyncio.BufferedProtocol):
             if self.device_id is not None:
                 log.info("%s device id changed %s -> %s", self.connection_id, self.device_id, info.device_id)
             self.device_id = info.device_id
+        if self.edge.rejects(self.device_id):  # no ack, no raw record: a dead letter, then the close
+            detail = f"device {self.device_id} is not registered (TRACKPIPE_UNREGISTERED=reject)"
+            self._deadletter(UNREGISTERED, detail, frame, close_after=f"unregistered device {self.device_id}")
+            return
         self.edge.stats.frames += 1
         tally = self._tally
         if tally is not None:
@@ -916,6 +929,14 @@ class UdpEndpoint(asyncio.DatagramProtocol):
                 self._ids[peer] = (device_id, now + self.settings.udp_id_ttl)
             elif known:  # refresh the TTL while the source keeps talking
                 self._ids[peer] = (known[0], now + self.settings.udp_id_ttl)
+            if edge.rejects(device_id):  # no ack, no raw record
+                dead(
+                    UNREGISTERED,
+                    f"device {device_id} is not registered (TRACKPIPE_UNREGISTERED=reject)",
+                    frame,
+                    codec.name,
+                )
+                continue
             edge.stats.frames += 1
             tally[0] += 1
             tally[1] += len(frame)

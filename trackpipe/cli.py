@@ -141,8 +141,9 @@ async def _edge_main(settings: Settings) -> None:
     from trackpipe.edge.server import Edge
     from trackpipe.edge.spool import SpoolError
 
+    registered = await _registered_ids(settings)
     publisher = Publisher.from_settings(settings)  # spools with the embedded broker
-    edge = Edge(settings, publisher)
+    edge = Edge(settings, publisher, registered=registered)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -168,7 +169,23 @@ async def _edge_main(settings: Settings) -> None:
     await publisher.stop()
     if ops is not None:
         await ops.stop()
+    if registered is not None:
+        await registered.stop()
     (settings.run_dir / "edge.json").unlink(missing_ok=True)
+
+
+async def _registered_ids(settings: Settings) -> Any:
+    """TRACKPIPE_UNREGISTERED=reject: the registered ids, read whole before the edge listens."""
+    if settings.unregistered != "reject":
+        return None
+    from trackpipe.edge.registry import RegisteredIds, RegistryUnavailable
+
+    registered = RegisteredIds(settings.kafka_bootstrap, settings.topic("devices"))
+    try:
+        await registered.start()
+    except RegistryUnavailable as exc:
+        raise CliError(f"{exc} (TRACKPIPE_UNREGISTERED=reject needs it before the edge takes any device)") from None
+    return registered
 
 
 async def _edge_ops(settings: Settings, edge: Any, publisher: Any, stopping: asyncio.Event) -> Any:
