@@ -106,13 +106,21 @@ class Selection:
         return " AND ".join(conditions), params
 
     def describe(self) -> str:
-        parts = [
-            f"from {self.start.isoformat()}" if self.start else "",
-            f"to {self.end.isoformat()}" if self.end else "",
-            f"device {self.device}" if self.device else "",
-            f"protocol {self.protocol}" if self.protocol else "",
-        ]
-        return ", ".join(p for p in parts if p) or "every stored frame"
+        """`frames received 2026-11-30T00:00:00Z .. 2026-12-02T08:00:00Z of device X, protocol P`."""
+
+        def when(moment: datetime) -> str:
+            return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+        if self.start and self.end:
+            span = f"received {when(self.start)} .. {when(self.end)}"
+        elif self.start:
+            span = f"received since {when(self.start)}"
+        elif self.end:
+            span = f"received before {when(self.end)}"
+        else:
+            span = "ever received"
+        whose = [f"device {self.device}" if self.device else "", f"protocol {self.protocol}" if self.protocol else ""]
+        return f"frames {span}" + (" of " + ", ".join(w for w in whose if w) if any(whose) else "")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -388,32 +396,42 @@ class Decoder:
     late_after: timedelta = timedelta(minutes=10)
 
 
+@dataclass(slots=True)
+class Redecoded:
+    rows: dict[str, list[dict[str, Any]]]  # table -> the new rows of the frames
+    origin: dict[int, int]  # id(row) -> index of the frame it came from
+    moved_in: list[dict[str, Any]]  # raw_frames rows with their new device id
+    moved_out: list[dict[str, Any]]  # ... and as they were stored
+
+
 def redecode(
     frames: list[dict[str, Any]], decoder: Decoder, moved: dict[tuple[str, str], str], summary: Summary
-) -> tuple[dict[str, list[dict]], list[dict], list[dict]]:
-    """New rows per table of the frames; (rows per table, raw_frames rows to insert, to remove).
-    `moved`: (connection, old device) -> new device, so a connection's id-less frames follow its login."""
-    rows: dict[str, list[dict[str, Any]]] = {"positions": [], "events": [], "deadletter": []}
-    frames_in: list[dict[str, Any]] = []
-    frames_out: list[dict[str, Any]] = []
-    for frame in frames:
+) -> Redecoded:
+    """The frames through today's `process`.  `moved`: (connection, old device) -> new device, so a
+    connection's id-less frames follow its login to the new id."""
+    out_rows: dict[str, list[dict[str, Any]]] = {"positions": [], "events": [], "deadletter": []}
+    result = Redecoded(out_rows, {}, [], [])
+    for index, frame in enumerate(frames):
         stored_device = frame["device_id"]
         context = moved.get((frame["connection_id"], stored_device), stored_device)
         raw = frame | {"device_id": context or None}
         out = process(
             raw, decoder.lookup, late_after=decoder.late_after, options=decoder.options, filters=decoder.filters
         )
-        rows["positions"] += out.positions
-        rows["events"] += [e | {"key": ""} for e in out.events]
-        rows["deadletter"] += out.deadletters
+        made = {"positions": out.positions, "events": [e | {"key": ""} for e in out.events]}
+        made["deadletter"] = out.deadletters
+        for table, rows in made.items():
+            out_rows[table] += rows
+            result.origin.update((id(row), index) for row in rows)
         device = frame_device(raw, out)
         if device != stored_device:
             summary.devices_moved += 1
             if stored_device:
                 moved[(frame["connection_id"], stored_device)] = device
-            frames_out.append(frame)
-            frames_in.append(frame | {"device_id": device})
-    return rows, frames_in, frames_out
+            result.moved_out.append(frame)
+            result.moved_in.append(frame | {"device_id": device})
+            result.origin[id(result.moved_in[-1])] = index
+    return result
 
 
 async def run_replay(
@@ -466,25 +484,31 @@ async def _replay_chunk(
     keep_removed: bool,
 ) -> None:
     old = await call(read_old, frames)
-    new, frames_in, frames_out = redecode(frames, decoder, moved, summary)
-    inserts: dict[str, list[dict]] = {"raw_frames": frames_in}
-    removals: dict[str, list[dict]] = {"raw_frames": frames_out}
+    new = redecode(frames, decoder, moved, summary)
+    inserts: dict[str, list[dict]] = {"raw_frames": new.moved_in}
+    removals: dict[str, list[dict]] = {"raw_frames": new.moved_out}
     counters = {"positions": summary.positions, "events": summary.events, "deadletter": summary.deadletters}
-    changed_frames: set[tuple[str, int]] = set()
+    changed = {new.origin[id(row)] for row in new.moved_in}  # frames whose rows differ
+    gone: set[tuple[str, int]] = set()  # frame groups that lost a row (a removed row names no one frame)
     for table in ("positions", "events", "deadletter"):
-        add, remove = diff(table, old[table], new[table], counters[table])
+        add, remove = diff(table, old[table], new.rows[table], counters[table])
         inserts[table] = add
         removals[table] = [] if keep_removed else remove
-        origin = "time" if table == "deadletter" else "server_time"
-        ident = "connection_id" if table == "deadletter" else "device_id"
-        changed_frames |= {(r[ident], _ms(r[origin])) for r in add + remove}
+        changed |= {new.origin[id(row)] for row in add}
+        origin, ident = ("time", "connection_id") if table == "deadletter" else ("server_time", "device_id")
+        gone |= {(row[ident], _ms(row[origin])) for row in remove}
         if table == "positions":
-            touched |= {r["device_id"] for r in add + remove}
-    summary.frames_changed += sum(
-        1
-        for f in frames
-        if (f["device_id"], _ms(f["received_at"])) in changed_frames
-        or (f["connection_id"], _ms(f["received_at"])) in changed_frames
-    )
+            touched |= {row["device_id"] for row in add + remove}
+    if gone:  # one frame per group, unless a frame of that group is counted already
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, f in enumerate(frames):
+            moment = _ms(f["received_at"])
+            groups.setdefault((f["device_id"], moment), []).append(i)
+            groups.setdefault((f["connection_id"], moment), []).append(i)
+        for key in gone:
+            group = groups.get(key, [])
+            if group and not changed.intersection(group):
+                changed.add(group[0])
+    summary.frames_changed += len(changed)
     if not dry_run:
         await call(write, inserts, removals)
