@@ -116,8 +116,14 @@ def _is_decimal(text: str, whole: int, fraction: int) -> bool:
     return len(text) == whole + 1 + fraction and text[whole] == "." and _is_digits(text.replace(".", "", 1))
 
 
+#: the whole signature, for heads that hold all of it (`_signature` checks shorter ones byte by byte)
+_SIGNATURE = re.compile(rb"\*[0-9]{12}U[A-Z][0-9]{2}")
+
+
 def _signature(head: bytes) -> Detection:
     """`*` + 12 digits + `U` + capital letter + 2 digits, as far as `head` goes."""
+    if len(head) >= SIGNATURE_LEN:
+        return Detection.YES if _SIGNATURE.match(head) else Detection.NO
     for i, byte in enumerate(head[:SIGNATURE_LEN]):
         if i == 0:
             ok = byte == START

@@ -358,13 +358,22 @@ class _Reader:
         return chunk
 
     def uint(self, n: int) -> int:
-        return int.from_bytes(self.take(n), "big")
+        pos = self.pos  # `take`, inlined: every field of every frame is read here
+        end = pos + n
+        if n < 0 or end > len(self.data):
+            raise DecodeError(f"body too short: need {n} bytes at offset {pos}")
+        self.pos = end
+        return int.from_bytes(self.data[pos:end], "big")
 
     def sint(self, n: int) -> int:
         return int.from_bytes(self.take(n), "big", signed=True)
 
     def u8(self) -> int:
-        return self.uint(1)
+        pos = self.pos
+        if pos >= len(self.data):
+            raise DecodeError(f"body too short: need 1 bytes at offset {pos}")
+        self.pos = pos + 1
+        return self.data[pos]
 
     def u16(self) -> int:
         return self.uint(2)

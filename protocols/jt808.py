@@ -1507,6 +1507,8 @@ def _carscop_extension(rec: Record, data: bytes) -> None:
 
 
 def _alarms_of(flags: int, model: str | None) -> list[str]:
+    if not flags:  # the usual report: no bit set names no alarm, whatever the model
+        return []
     if model in PADLOCK_MODELS:
         out = []
         if flags & 0b10001:

@@ -134,6 +134,7 @@ FLOAT_PAIR = struct.Struct(">ff")
 # --- FMB AVL ids ------------------------------------------------------------------
 IO_DIN = {1: "in1", 2: "in2", 3: "in3", 4: "in4"}
 IO_DOUT = {179: "out1", 180: "out2"}
+_IO_SWITCHES = tuple((IO_DIN | IO_DOUT).items())  # (io id, attribute name) of the digital inputs and outputs
 IO_AIN1 = 9
 IO_TOTAL_ODOMETER = 16
 IO_GSM_SIGNAL = 21
@@ -245,7 +246,12 @@ class _Reader:
         return chunk
 
     def uint(self, size: int) -> int:
-        return int.from_bytes(self.take(size), "big")
+        pos = self.pos  # `take`, inlined: every IO element is read here
+        end = pos + size
+        if end > len(self.data):
+            raise DecodeError(f"truncated at byte {pos} (needs {size} more)")
+        self.pos = end
+        return int.from_bytes(self.data[pos:end], "big")
 
     def unpack(self, layout: struct.Struct) -> tuple:
         return layout.unpack(self.take(layout.size))
@@ -283,7 +289,7 @@ def _normalize_io(record: Record, io: dict[int, IoValue]) -> None:
     for io_id, value in io.items():
         attrs[f"io{io_id}"] = value.hex() if isinstance(value, bytes) else str(value)
     numeric = {k: v for k, v in io.items() if isinstance(v, int)}
-    for io_id, name in (IO_DIN | IO_DOUT).items():
+    for io_id, name in _IO_SWITCHES:
         if io_id in numeric:
             attrs[name] = "true" if numeric[io_id] > 0 else "false"
     if IO_IGNITION in numeric:

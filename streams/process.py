@@ -14,7 +14,15 @@ from trackpipe.protocols.base import Context, ProtocolError, Record
 
 from trackpipe import options as decoder_options
 
-from .quality import DEFAULT_FILTERS, INVALID_RECORD, Filters, is_text, position_problem, record_problem, time_problem
+from .quality import (
+    DEFAULT_FILTERS,
+    INVALID_RECORD,
+    Filters,
+    coordinate_problem,
+    is_text,
+    record_problem,
+    time_problem,
+)
 
 #: device registry lookup: device id -> {"name": ..., "account": ...} or None
 Lookup = Callable[[str], Mapping[str, Any] | None]
@@ -64,7 +72,10 @@ def process(
 ) -> Output:
     """`options`: protocol-wide decoder defaults (`protocol.key` -> value); the device's own
     registry options override them (`trackpipe.options.for_protocol`).  `filters`: which fixes
-    are refused as positions (`streams.quality`); a refused fix is a dead letter (stage "filter")."""
+    are refused as positions (`streams.quality`); a refused fix is a dead letter (stage "filter").
+
+    Every row is built as one dict literal (no merging), every check runs once per record, and
+    the registry is asked once per device per frame: this runs for every frame the worker takes."""
     out = Output()
     received: datetime = raw["received_at"]
     try:
@@ -74,19 +85,15 @@ def process(
         return out
     entries: dict[str, Mapping[str, Any] | None] = {}  # one registry lookup per device per frame
 
-    def entry(device_id: str) -> Mapping[str, Any] | None:
-        if device_id not in entries:
-            entries[device_id] = lookup(device_id)
-        return entries[device_id]
-
     known_device = raw.get("device_id")
-    device_options = (entry(known_device) or {}).get("options") if known_device else None
-    ctx = Context(
-        transport=raw["transport"],
-        device_id=known_device,
-        received_at=received,
-        options=decoder_options.for_protocol(codec.name, options or {}, device_options),
+    device_options = None
+    if known_device:
+        entries[known_device] = known_entry = lookup(known_device)
+        device_options = (known_entry or {}).get("options")
+    merged = (
+        decoder_options.for_protocol(codec.name, options or {}, device_options) if options or device_options else {}
     )
+    ctx = Context(transport=raw["transport"], device_id=known_device, received_at=received, options=merged)
     try:
         decoded = codec.decode(raw["frame"], ctx)
     except ProtocolError as exc:
@@ -99,22 +106,22 @@ def process(
     if decoded.device_id is not None and not is_text(decoded.device_id):  # a decoder bug: no topic takes it
         out.deadletters.append(deadletter(raw, INVALID_RECORD, f"device id {decoded.device_id!r:.80}"))
         return out
-    frame_device = decoded.device_id or raw.get("device_id")
-    base = {
-        "protocol": codec.name,
-        "server_time": received,
-        "transport": raw["transport"],
-        "edge_id": raw["edge_id"],
-        "connection_id": raw["connection_id"],
-    }
-    status_src: dict[str, Any] = {}
-    identities: dict[str, dict[str, Any]] = {}
+    frame_device = decoded.device_id or known_device
+    protocol = codec.name
+    transport = raw["transport"]
+    identities: dict[str, tuple[str, str, bool]] = {}
 
-    def identity(device_id: str) -> dict[str, Any]:
-        if device_id not in identities:
-            identities[device_id] = _identity(entry(device_id))
-        return identities[device_id]
+    def identity(device_id: str) -> tuple[str, str, bool]:
+        """(device_name, account, registered) of a device, from its registry entry."""
+        who = identities.get(device_id)
+        if who is None:
+            device = entries[device_id] if device_id in entries else entries.setdefault(device_id, lookup(device_id))
+            who = identities[device_id] = (
+                (device.get("name", ""), device.get("account", ""), True) if device else ("", "", False)
+            )
+        return who
 
+    battery_level = power = ignition = None  # the frame's latest status values, for device_status
     for rec in decoded.records:
         if (problem := record_problem(rec)) is not None:  # a value no topic or table can hold
             out.deadletters.append(deadletter(raw, INVALID_RECORD, problem))
@@ -123,34 +130,43 @@ def process(
         if not device_id:
             out.deadletters.append(deadletter(raw, "unidentified", f"{decoded.kind} frame with no known device id"))
             continue
-        who = identity(device_id)
-        for key in ("battery_level", "power", "ignition"):
-            value = getattr(rec, key)
-            if value is not None:
-                status_src[key] = value
-        bad_time = rec.fix_time is not None and time_problem(rec.fix_time, received, filters) is not None
-        when = received if bad_time or rec.fix_time is None else rec.fix_time
+        name, account, registered = identity(device_id)
+        if rec.battery_level is not None:
+            battery_level = rec.battery_level
+        if rec.power is not None:
+            power = rec.power
+        if rec.ignition is not None:
+            ignition = rec.ignition
+        fix_time = rec.fix_time
+        bad_time = None if fix_time is None else time_problem(fix_time, received, filters)
+        when = received if bad_time is not None or fix_time is None else fix_time
         archive = rec.archive or (received - when > late_after)
-        stored_position = rec.has_position
-        if rec.has_position:
-            assert rec.latitude is not None and rec.longitude is not None
-            problem = position_problem(rec.latitude, rec.longitude, rec.fix_time, rec.valid, received, filters)
+        latitude, longitude = rec.latitude, rec.longitude
+        stored_position = latitude is not None and longitude is not None
+        if stored_position:
+            problem = coordinate_problem(latitude, longitude, rec.valid, filters) or bad_time  # type: ignore[arg-type]
             if problem is not None:
                 out.deadletters.append(_filtered(raw, rec, device_id, problem))
                 stored_position = False
         if stored_position:
             attributes = dict(rec.attributes)
-            if rec.fix_time is None:
+            if fix_time is None:
                 attributes["timeSource"] = "server"
             out.positions.append(
-                base
-                | who
-                | {
+                {
+                    "protocol": protocol,
+                    "server_time": received,
+                    "transport": transport,
+                    "edge_id": raw["edge_id"],
+                    "connection_id": raw["connection_id"],
+                    "device_name": name,
+                    "account": account,
+                    "registered": registered,
                     "device_id": device_id,
                     "fix_time": when,
                     "valid": rec.valid,
-                    "latitude": rec.latitude,
-                    "longitude": rec.longitude,
+                    "latitude": latitude,
+                    "longitude": longitude,
                     "altitude": rec.altitude,
                     "speed": rec.speed,
                     "course": rec.course,
@@ -167,39 +183,43 @@ def process(
             )
         for alarm in rec.alarms:
             out.events.append(
-                who
-                | {
+                {
+                    "device_name": name,
+                    "account": account,
+                    "registered": registered,
                     "device_id": device_id,
-                    "protocol": codec.name,
+                    "protocol": protocol,
                     "time": when,
                     "server_time": received,
                     "type": "alarm",
                     "alarm": alarm,
-                    "latitude": rec.latitude if stored_position else None,
-                    "longitude": rec.longitude if stored_position else None,
+                    "latitude": latitude if stored_position else None,
+                    "longitude": longitude if stored_position else None,
                     "archive": archive,
-                    "attributes": {k: v for k, v in rec.attributes.items() if k in ("alarmText", "status", "event")},
+                    "attributes": {k: v for k, v in rec.attributes.items() if k in _EVENT_ATTRIBUTES},
                 }
             )
     if frame_device:
-        out.status = identity(frame_device) | {
+        name, account, registered = identity(frame_device)
+        out.status = {
+            "device_name": name,
+            "account": account,
+            "registered": registered,
             "device_id": frame_device,
-            "protocol": codec.name,
+            "protocol": protocol,
             "last_seen": received,
             "kind": decoded.kind,
-            "transport": raw["transport"],
+            "transport": transport,
             "peer": f"{raw['peer_host']}:{raw['peer_port']}",
-            "battery_level": status_src.get("battery_level"),
-            "power": status_src.get("power"),
-            "ignition": status_src.get("ignition"),
+            "battery_level": battery_level,
+            "power": power,
+            "ignition": ignition,
         }
     return out
 
 
-def _identity(device: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not device:
-        return {"device_name": "", "account": "", "registered": False}
-    return {"device_name": device.get("name", ""), "account": device.get("account", ""), "registered": True}
+#: the record attributes an alarm event carries
+_EVENT_ATTRIBUTES = frozenset(("alarmText", "status", "event"))
 
 
 @dataclass(slots=True)
@@ -216,17 +236,21 @@ class Batch:
     def add(self, raw: Mapping[str, Any], out: Output, key: bytes) -> None:
         row = frame_row(raw, out)
         self.frames.append(row)
-        self.sources[id(row)] = raw
-        self.positions += out.positions
-        self.events += out.events
-        self.deadletters += [(key, letter) for letter in out.deadletters]
-        for row in out.positions:
-            self.sources[id(row)] = raw
-        for row in out.events:
-            self.sources[id(row)] = raw
+        sources = self.sources
+        sources[id(row)] = raw
+        if out.positions:
+            self.positions += out.positions
+            for row in out.positions:
+                sources[id(row)] = raw
+        if out.events:
+            self.events += out.events
+            for row in out.events:
+                sources[id(row)] = raw
+        if out.deadletters:
+            self.deadletters += [(key, letter) for letter in out.deadletters]
         if out.status is not None:
             self.status[out.status["device_id"]] = out.status
-            self.sources[id(out.status)] = raw
+            sources[id(out.status)] = raw
 
     def tables(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """(ClickHouse table, rows) in INSERT order."""

@@ -65,16 +65,24 @@ def position_problem(
     filters: Filters,
 ) -> str | None:
     """The reason a fix is not stored as a position, or None (`fix_time` None: the receive time is used)."""
-    if not (_finite(latitude) and _finite(longitude)):
+    problem = coordinate_problem(latitude, longitude, valid, filters)
+    if problem is None and fix_time is not None:
+        return time_problem(fix_time, received, filters)
+    return problem
+
+
+def coordinate_problem(latitude: float, longitude: float, valid: bool, filters: Filters) -> str | None:
+    """The reason a fix is refused whatever its time (coordinates, validity), or None.
+    `position_problem` is this, then `time_problem` of the fix time."""
+    plain = type(latitude) is float and type(longitude) is float  # then the range check below suffices
+    if not plain and not (_finite(latitude) and _finite(longitude)):
         return INVALID_POSITION
-    if not (-90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0):
+    if not (-90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0):  # NaN and inf fail here too
         return INVALID_POSITION
     if filters.zero and latitude == 0.0 and longitude == 0.0:
         return ZERO_POSITION
     if filters.invalid and not valid:
         return INVALID_FIX
-    if fix_time is not None:
-        return time_problem(fix_time, received, filters)
     return None
 
 
@@ -96,6 +104,8 @@ def is_text(value: Any) -> bool:
     """A str that UTF-8 encodes (Avro and ClickHouse refuse lone surrogates)."""
     if not isinstance(value, str):
         return False
+    if value.isascii():
+        return True
     try:
         value.encode()
     except UnicodeEncodeError:  # a lone surrogate: neither Avro nor ClickHouse takes it
@@ -103,10 +113,55 @@ def is_text(value: Any) -> bool:
     return True
 
 
+def _plainly_fits(rec: Record) -> bool:
+    """True when every value of `rec` is of the plain type its field declares (float, int in
+    range, bool, aware-or-naive datetime, UTF-8 str): then `record_problem` finds nothing.  False
+    says nothing; `record_problem` then looks field by field.  One pass of identity checks: every
+    decoded record goes through it."""
+    for value in (
+        rec.latitude,
+        rec.longitude,
+        rec.altitude,
+        rec.speed,
+        rec.course,
+        rec.battery_level,
+        rec.battery,
+        rec.power,
+        rec.odometer,
+    ):
+        if value is not None and type(value) is not float:
+            return False
+    sats = rec.satellites
+    if sats is not None and not (type(sats) is int and 0 <= sats <= _MAX_SATELLITES):
+        return False
+    ignition = rec.ignition
+    if not (
+        (rec.valid is True or rec.valid is False)
+        and (rec.archive is True or rec.archive is False)
+        and (ignition is None or ignition is True or ignition is False)
+    ):
+        return False
+    if rec.fix_time is not None and type(rec.fix_time) is not datetime:
+        return False
+    device_id = rec.device_id
+    if device_id is not None and type(device_id) is not str:
+        return False
+    try:  # every text of the record at once: join refuses a non-str, encode a lone surrogate
+        text = "".join(rec.alarms) + "".join(rec.attributes) + "".join(rec.attributes.values()) + (device_id or "")
+    except Exception:  # a decoder bug (a non-str, attributes no dict ...): record_problem names it
+        return False
+    return is_text(text)
+
+
 def record_problem(rec: Record) -> str | None:
     """What in a decoded record no topic or table can hold (a value outside `Record`'s types:
     a decoder bug), as a dead-letter detail; None when every field fits.  Numbers may be NaN or
     infinite (the position check refuses those as coordinates); they must be numbers a double holds."""
+    return None if _plainly_fits(rec) else field_problem(rec)
+
+
+def field_problem(rec: Record) -> str | None:
+    """`record_problem` field by field (what it falls back to when `_plainly_fits` is not sure)."""
     for name in _NUMBERS:
         value = getattr(rec, name)
         if value is not None and not (isinstance(value, float) or _finite(value)):  # NaN and inf are doubles
