@@ -39,6 +39,7 @@ detail).  Fixes the position filters refuse (`streams.quality`) are dead letters
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -54,7 +55,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from trackpipe import kafka_compat, metrics, schemas, store
+from trackpipe import group_compat, kafka_compat, metrics, schemas, store
 from trackpipe.config import Settings
 from trackpipe.geofences import FenceRecord, decode_record
 
@@ -69,6 +70,7 @@ _STARTED = time.monotonic()
 settings = Settings.from_env()
 filters = filters_of(settings)
 kafka_compat.install()  # the embedded broker answers empty fetches at once: do not spin
+group_compat.install()  # a commit racing a rebalance must not strand the group (embedded broker)
 
 app = faust.App(
     os.environ.get("TRACKPIPE_APP_ID", "trackpipe"),
@@ -358,6 +360,11 @@ async def report_recovery() -> None:
     rule state included -- recovered from their changelogs) and how much state it recovered."""
     while not _ready():
         await asyncio.sleep(0.1)
+    # the objects alive now (modules, tables, the app) live as long as the worker: the collector
+    # stops scanning them, and collects the young generation less often (batches make many short-
+    # lived dicts; measured 5-15% of the per-frame cost in the pure bench)
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     log.info(
         "tables recovered, ready %.2fs after the worker started: rule_state %d device(s), geofences %d, devices %d",
         time.monotonic() - _STARTED,

@@ -1,8 +1,12 @@
-"""The empty-fetch floor around aiokafka's per-node fetch (unit test of that wrapper)."""
+"""The patches of `trackpipe.kafka_compat`: the empty-fetch floor around aiokafka's per-node
+fetch, and Faust's eager delivery and bulk `noack_take` (each a unit test of one function)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
 
 from aiokafka.consumer import fetcher
 
@@ -51,3 +55,237 @@ def test_cancelled_wait_returns_like_aiokafka() -> None:
         return await task
 
     assert asyncio.run(run()) is False
+
+
+# -- Faust: eager delivery from the fetcher, bulk takes for noack_take ----------------------
+
+
+def test_installs_the_faust_patches_once() -> None:
+    from faust import streams
+    from faust.transport import consumer
+
+    assert kafka_compat.install_fast_delivery()
+    drain, take = consumer.Consumer._drain_messages, streams.Stream.noack_take
+    assert getattr(drain, kafka_compat._FAST_MARK) and getattr(take, kafka_compat._FAST_MARK)
+    assert kafka_compat.install_fast_delivery()
+    assert consumer.Consumer._drain_messages is drain and streams.Stream.noack_take is take
+
+
+def test_start_eagerly_runs_a_coroutine_that_never_suspends_in_the_callers_task() -> None:
+    async def run() -> list[object]:
+        ran_in: list[object] = []
+
+        async def deliver() -> None:
+            ran_in.append(asyncio.current_task())
+
+        assert kafka_compat.start_eagerly(deliver()) is None
+        return [asyncio.current_task(), *ran_in]
+
+    caller, ran_in = asyncio.run(run())
+    assert ran_in is caller
+
+
+def test_the_rest_of_a_suspended_coroutine_continues_or_is_cancelled_where_it_stopped() -> None:
+    async def run() -> tuple[object, list[str], list[str]]:
+        steps: list[str] = []
+        gate = asyncio.Event()
+
+        async def deliver(tag: str) -> str:
+            steps.append(f"{tag} start")
+            try:
+                await gate.wait()
+            except asyncio.CancelledError:
+                steps.append(f"{tag} cancelled")
+                raise
+            steps.append(f"{tag} end")
+            return tag
+
+        rest = kafka_compat.start_eagerly(deliver("a"))
+        assert rest is not None and steps == ["a start"]  # ran up to its first suspension
+        task = asyncio.ensure_future(rest)
+        await asyncio.sleep(0.01)
+        gate.set()
+        result = await task
+        done = list(steps)
+
+        steps.clear()
+        gate.clear()
+        blocked = asyncio.ensure_future(kafka_compat.start_eagerly(deliver("b")))  # type: ignore[arg-type]
+        await asyncio.sleep(0.01)
+        blocked.cancel()
+        try:
+            await blocked
+        except asyncio.CancelledError:
+            pass
+        return result, done, list(steps)
+
+    result, done, aborted = asyncio.run(run())
+    assert result == "a" and done == ["a start", "a end"]
+    assert aborted == ["b start", "b cancelled"]
+
+
+class _Fetched:
+    def __init__(self, topic: str, offset: int) -> None:
+        self.topic, self.offset, self.key, self.value = topic, offset, b"k", b"v"
+
+
+def _consumer(records: list[_Fetched], callback: Any) -> tuple[Any, Any]:
+    """A mode Service with just what `_drain_messages` reads of Faust's Consumer: one fetch of
+    `records`, after which the fetcher stops."""
+    from mode import Service
+
+    fetcher = Service()
+
+    class Consumer(Service):
+        consumer_stopped_errors = ()
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.callback = callback
+            self._read_offset: dict[str, int | None] = defaultdict(lambda: None)
+            self._commit_every = None
+            self._n_acked = 0
+            self.suspend_flow = asyncio.Event()
+            self.gaps: list[tuple[int, int]] = []
+            self.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True))
+            self.transport = SimpleNamespace(app=SimpleNamespace(should_stop=False))
+
+        async def getmany(self, timeout: float) -> Any:
+            for record in records:
+                yield "tp", record
+            fetcher._stopped.set()
+
+        async def _add_gap(self, tp: str, first: int, last: int) -> None:
+            self.gaps.append((first, last))
+
+    return Consumer(), fetcher
+
+
+def test_drain_delivers_in_order_in_its_own_task_and_a_rebalance_aborts_a_blocked_delivery() -> None:
+    kafka_compat.install_fast_delivery()
+    from faust.transport.consumer import Consumer
+
+    async def run() -> tuple[list[tuple[int, str]], list[object], Any, object]:
+        delivered: list[tuple[int, str]] = []
+        tasks: list[object] = []
+        full = asyncio.Event()  # never set: the stream buffer stays full for offset 3
+
+        async def callback(message: _Fetched) -> None:
+            tasks.append(asyncio.current_task())
+            if message.offset == 3:
+                try:
+                    await full.wait()
+                except asyncio.CancelledError:
+                    delivered.append((message.offset, "aborted"))
+                    raise
+            delivered.append((message.offset, "delivered"))
+
+        consumer, fetcher = _consumer([_Fetched("raw", n) for n in (1, 2, 3, 6)], callback)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.05, consumer.suspend_flow.set)  # the rebalance
+        drain = asyncio.ensure_future(Consumer._drain_messages(consumer, fetcher))
+        await asyncio.wait_for(drain, 5)
+        return delivered, tasks, consumer, drain
+
+    delivered, tasks, consumer, drain = asyncio.run(run())
+    # the abort reaches the blocked delivery while the fetcher already goes on, as in Faust
+    assert sorted(delivered) == [(1, "delivered"), (2, "delivered"), (3, "aborted"), (6, "delivered")]
+    assert tasks[0] is tasks[1] is tasks[3] is drain  # no task per delivery that had room
+    assert consumer._read_offset["tp"] == 6 and consumer.gaps == [(4, 6)]
+
+
+def _faust_app() -> Any:
+    import faust
+
+    app = faust.App("test-kafka-compat", broker="kafka://127.0.0.1:9", store="memory://")  # never connected
+    app.flow_control.resume()
+    return app
+
+
+def _event(app: Any, offset: int, generation: int = 0) -> Any:
+    from faust.types.tuples import ConsumerMessage
+
+    message = ConsumerMessage("raw", 0, offset, 0.0, 0, None, b"k", b"v%d" % offset, None, generation_id=generation)
+    return app.create_event(message.key, message.value, None, message)
+
+
+def test_noack_take_on_a_plain_stream_takes_batches_tracked_and_unacked() -> None:
+    kafka_compat.install_fast_delivery()
+
+    async def run() -> tuple[list[list[bytes]], list[float], Any, list[Any]]:
+        app = _faust_app()
+        app.topics._acking_topics.add("raw")
+        channel = app.channel()
+        stream = app.stream(channel)
+        batches: list[list[bytes]] = []
+        times: list[float] = []
+        events: list[Any] = []
+        loop = asyncio.get_running_loop()
+        taker = stream.noack_take(3, within=0.2)
+        assert taker.ag_code is kafka_compat.take_batches.__code__  # the bulk path, not Faust's
+
+        async def take() -> None:
+            async for batch in taker:
+                batches.append([event.value for event in batch])
+                times.append(loop.time() - started)
+                events.extend(batch)
+                if sum(map(len, batches)) >= 6:
+                    break
+
+        task = asyncio.ensure_future(take())
+        await asyncio.sleep(0.05)
+        stale = _event(app, 3, generation=7)  # fetched before a rebalance: skipped, and acked as Faust does
+        started = loop.time()
+        for offset in range(7):
+            await channel.put(stale if offset == 3 else _event(app, offset))
+        await asyncio.wait_for(task, 5)
+        return batches, times, app.consumer, [stale, *events]
+
+    batches, times, consumer, (stale, *events) = asyncio.run(run())
+    assert batches == [[b"v0", b"v1", b"v2"], [b"v4", b"v5", b"v6"]]
+    assert times[0] < 0.1  # full: at once
+    assert stale.message.acked and stale.message not in consumer._unacked_messages
+    assert all(e.message.tracked and not e.message.acked for e in events)  # acked by the caller, after storing
+    assert all(e.message in consumer._unacked_messages for e in events)
+
+
+def test_noack_take_yields_a_partial_batch_within_the_interval() -> None:
+    kafka_compat.install_fast_delivery()
+
+    async def run() -> tuple[list[bytes], float]:
+        app = _faust_app()
+        channel = app.channel()
+        stream = app.stream(channel)
+        loop = asyncio.get_running_loop()
+
+        async def first() -> list[bytes]:
+            async for batch in stream.noack_take(100, within=0.2):
+                return [event.value for event in batch]
+            return []
+
+        task = asyncio.ensure_future(first())
+        await asyncio.sleep(0.02)
+        started = loop.time()
+        await channel.put(_event(app, 0))
+        await channel.put(_event(app, 1))
+        values = await asyncio.wait_for(task, 5)
+        return values, loop.time() - started
+
+    values, waited = asyncio.run(run())
+    assert values == [b"v0", b"v1"]
+    assert 0.1 < waited < 1.0
+
+
+def test_noack_take_on_a_stream_with_processors_stays_faust_s() -> None:
+    kafka_compat.install_fast_delivery()
+
+    async def run() -> Any:
+        app = _faust_app()
+        stream = app.stream(app.channel())
+        stream.add_processor(lambda value: value)
+        taker = stream.noack_take(3, within=0.2)
+        code = taker.ag_code
+        await taker.aclose()
+        return code
+
+    assert asyncio.run(run()) is not kafka_compat.take_batches.__code__

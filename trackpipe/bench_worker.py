@@ -9,7 +9,8 @@
    `trackpipe worker` process drains it into chDB (decode, enrich, publish to
    tracker.positions / tracker.events, store, ack).  In the same run a bare loop
    (aiokafka getmany -> the same decode -> the same INSERT, no Faust, no publish) on the
-   same frames.  frames/s of both and their ratio.
+   same frames.  frames/s of both (wall time, and per CPU-second of the process: steadier on a
+   shared machine) and their ratios.
 
     python -m trackpipe.bench_worker [--frames 20000] [--rounds 3] [--pure-only]
 """
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import fastavro
 
@@ -89,7 +90,7 @@ def mix(frames: int, devices: int = 100, local_port: int = 8888) -> list[tuple[b
             "received_at": received,
             "seq": step,
         }
-        out.append((dev.device_id.encode(), raw))
+        out.append((raw["device_id"].encode(), raw))  # keyed as the edge keys it: by the id it read
     return out
 
 
@@ -113,12 +114,13 @@ def pure_cost(frames: int, rounds: int, batch: int) -> dict[str, float]:
         return None
 
     steps: dict[str, list[float]] = {"raw decode": [], "process": [], "encode": [], "insert": []}
-    refs: dict[str, list[float]] = {"codecs decode": [], "fastavro encode": []}
+    refs: dict[str, list[float]] = {"codecs decode": [], "fastavro encode": [], "gather": [], "cpu total": []}
     counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env(data_dir=tmp)
         client = store.connect(settings, ensure=True)
         for _ in range(rounds):
+            cpu = time.process_time()  # the steps' CPU time too: steadier than wall time on a shared machine
             t0 = time.perf_counter()
             raws = [schemas.decode("raw", v) for v in values]
             t1 = time.perf_counter()
@@ -129,16 +131,18 @@ def pure_cost(frames: int, rounds: int, batch: int) -> dict[str, float]:
                     schemas.encode("positions", row)
                 for row in out.events:
                     schemas.encode("events", row)
-            t3 = time.perf_counter()
+            t3, cpu3 = time.perf_counter(), time.process_time()
             gathered = Batch()
             for raw, out in zip(raws, outs, strict=True):
                 gathered.add(raw, out, b"")
             tables = dict(gathered.tables())
-            t4 = time.perf_counter()
+            t4, cpu4 = time.perf_counter(), time.process_time()
             for table, rows in tables.items():
                 for lo in range(0, len(rows), batch):
                     store.insert(client, table, rows[lo : lo + batch])
             t5 = time.perf_counter()
+            refs["gather"].append((t4 - t3) / frames * 1e6)  # Batch.add + tables (not in the total)
+            refs["cpu total"].append((time.process_time() - cpu - (cpu4 - cpu3)) / frames * 1e6)
             counts = {table: len(rows) for table, rows in tables.items()}
             for name, secs in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t5 - t4), strict=True):
                 steps[name].append(secs / frames * 1e6)
@@ -154,7 +158,7 @@ def pure_cost(frames: int, rounds: int, batch: int) -> dict[str, float]:
                 for row in out.events:
                     fastavro.schemaless_writer(io.BytesIO(), schemas.schema("events"), row)
             t2 = time.perf_counter()
-            for name, secs in zip(refs, (t1 - t0, t2 - t1), strict=True):
+            for name, secs in zip(("codecs decode", "fastavro encode"), (t1 - t0, t2 - t1), strict=True):
                 refs[name].append(secs / frames * 1e6)
     medians = {name: statistics.median(v) for name, v in steps.items()}
     medians["total"] = statistics.median([sum(r) for r in zip(*steps.values(), strict=True)])
@@ -165,6 +169,10 @@ def pure_cost(frames: int, rounds: int, batch: int) -> dict[str, float]:
     print(
         f"  of which the protocol codecs' own decode (in process) {ref['codecs decode']:.1f} us; "
         f"fastavro's writer instead of schemas.encode: {ref['fastavro encode']:.1f} us/frame"
+    )
+    print(
+        f"  the total in CPU time of this process {ref['cpu total']:.1f} us/frame; "
+        f"gathering the batch (Batch.add, not in the total) {ref['gather']:.1f} us/frame"
     )
     print(
         f"  rows per round: {counts['positions']} positions, {counts['events']} events, "
@@ -218,7 +226,24 @@ def _post(url: str, sql: str) -> Any:
         return orjson.loads(response.read())["rows"]
 
 
-def _worker_run(bootstrap: str, data_dir: Path, app_id: str, expected: int, timeout: float) -> float:
+class Rate(NamedTuple):
+    """Frames per second of wall time, and per second of the process's CPU time (all threads,
+    user + system): the second holds up better when other work shares the machine."""
+
+    wall: float
+    cpu: float
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc; 0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _worker_run(bootstrap: str, data_dir: Path, app_id: str, expected: int, timeout: float) -> Rate:
     """frames/s of one `trackpipe worker` from ready (partitions assigned) to `expected` positions stored."""
     import urllib.error
     import urllib.request
@@ -245,7 +270,7 @@ def _worker_run(bootstrap: str, data_dir: Path, app_id: str, expected: int, time
                 try:
                     with urllib.request.urlopen(url + "/ready", timeout=5) as response:
                         if response.status == 200:
-                            ready_at = time.perf_counter()
+                            ready_at, ready_cpu = time.perf_counter(), _cpu_seconds(proc.pid)
                             break
                 except (urllib.error.URLError, OSError):
                     pass
@@ -255,7 +280,8 @@ def _worker_run(bootstrap: str, data_dir: Path, app_id: str, expected: int, time
         while time.monotonic() < deadline and proc.poll() is None:
             stored = _post(url, "SELECT count() FROM positions")[0][0]
             if stored >= expected:
-                return expected / (time.perf_counter() - ready_at)
+                wall, cpu = time.perf_counter() - ready_at, _cpu_seconds(proc.pid) - ready_cpu
+                return Rate(expected / wall, expected / cpu if cpu > 0 else 0.0)
             time.sleep(0.25)
         raise RuntimeError(f"worker stored {stored}/{expected} positions in time: {_tail(data_dir / 'worker.log')}")
     finally:
@@ -266,25 +292,26 @@ def _tail(path: Path, size: int = 3000) -> str:
     return path.read_text(errors="replace")[-size:] if path.exists() else "(no log)"
 
 
-def _bare_run(bootstrap: str, data_dir: Path, group: str, frames: int, timeout: float) -> float:
+def _bare_run(bootstrap: str, data_dir: Path, group: str, frames: int, timeout: float) -> Rate:
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "trackpipe.bench_worker", "--bare-loop", group, "--frames", str(frames)]
     env = _env(bootstrap, data_dir, group)
     out = subprocess.run(argv, env=env, cwd=data_dir, capture_output=True, text=True, timeout=timeout, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"bare loop failed: {out.stderr[-2000:]}")
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return Rate(float(wall), float(cpu))
 
 
-async def bare_loop(group: str, frames: int) -> float:
+async def bare_loop(group: str, frames: int) -> Rate:
     """aiokafka getmany -> raw decode -> process -> one columnar INSERT per table -> commit;
-    no Faust, no publish.  Prints and returns frames/s from the first fetch to the last commit."""
+    no Faust, no publish.  Returns frames/s (wall and CPU) from the first fetch to the last commit."""
     from aiokafka import AIOKafkaConsumer
 
     from trackpipe import kafka_compat
     from trackpipe.streams.process import Batch, process
 
-    kafka_compat.install()
+    kafka_compat.install_long_poll()  # the worker's fetch floor; no Faust here
     settings = Settings.from_env()
     client = store.connect(settings, ensure=True)
     consumer = AIOKafkaConsumer(
@@ -298,14 +325,15 @@ async def bare_loop(group: str, frames: int) -> float:
     await consumer.start()
     late_after = timedelta(seconds=settings.late_after)
     done = 0
-    started = 0.0
+    started = started_cpu = 0.0
     try:
         while done < frames:
             batches = await consumer.getmany(timeout_ms=1000, max_records=settings.sink_batch)
             messages = [m for ms in batches.values() for m in ms]
             if not messages:
                 continue
-            started = started or time.perf_counter()
+            if not started:
+                started, started_cpu = time.perf_counter(), time.process_time()
             batch = Batch()
             for message in messages:
                 raw = schemas.decode("raw", message.value)
@@ -317,7 +345,8 @@ async def bare_loop(group: str, frames: int) -> float:
             done += len(messages)
     finally:
         await consumer.stop()
-    return done / (time.perf_counter() - started)
+    cpu = time.process_time() - started_cpu
+    return Rate(done / (time.perf_counter() - started), done / cpu if cpu > 0 else 0.0)
 
 
 async def _published(bootstrap: str, settings: Settings) -> dict[str, Any]:
@@ -367,12 +396,14 @@ def throughput(frames: int, rounds: int) -> None:
             started = time.perf_counter()
             asyncio.run(_produce(bootstrap, settings.topic("raw"), [(k, schemas.encode("raw", r)) for k, r in records]))
             print(f"  produced in {time.perf_counter() - started:.1f} s; {expected} positions expected")
-            rates: dict[str, list[float]] = {"worker": [], "bare loop": []}
+            rates: dict[str, list[Rate]] = {"worker": [], "bare loop": []}
             for i in range(rounds):
                 rates["worker"].append(_worker_run(bootstrap, root / f"w{i}", f"bench-w{i}", expected, 600))
                 rates["bare loop"].append(_bare_run(bootstrap, root / f"b{i}", f"bench-b{i}", frames, 600))
+                worker, bare = rates["worker"][-1], rates["bare loop"][-1]
                 print(
-                    f"  round {i + 1}: worker {rates['worker'][-1]:,.0f}, bare {rates['bare loop'][-1]:,.0f} frames/s"
+                    f"  round {i + 1}: worker {worker.wall:,.0f}, bare {bare.wall:,.0f} frames/s; "
+                    f"per CPU-second worker {worker.cpu:,.0f}, bare {bare.cpu:,.0f}"
                 )
             published = asyncio.run(_published(bootstrap, settings))
         finally:
@@ -383,10 +414,12 @@ def throughput(frames: int, rounds: int) -> None:
         f"{published['events']} events (expected {rounds * alarms}); on their key's partition: {published['placed']}"
     )
     for name, values in rates.items():
-        print(f"  {name:10s} median {statistics.median(values):8,.0f} frames/s")
-    ratios = [w / b for w, b in zip(rates["worker"], rates["bare loop"], strict=True)]
-    each = ", ".join(f"{r:.2f}" for r in ratios)
-    print(f"  ratio worker/bare: median {statistics.median(ratios):.2f} (per round: {each})")
+        wall, cpu = statistics.median(r.wall for r in values), statistics.median(r.cpu for r in values)
+        print(f"  {name:10s} median {wall:8,.0f} frames/s, {cpu:8,.0f} frames per CPU-second")
+    for what in ("wall", "cpu"):
+        ratios = [getattr(w, what) / getattr(b, what) for w, b in zip(rates["worker"], rates["bare loop"], strict=True)]
+        each = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"  ratio worker/bare ({what}): median {statistics.median(ratios):.2f} (per round: {each})")
 
 
 def main() -> None:
@@ -399,7 +432,8 @@ def main() -> None:
     parser.add_argument("--bare-loop", metavar="GROUP", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_loop:
-        print(f"{asyncio.run(bare_loop(args.bare_loop, args.frames)):.1f}")
+        rate = asyncio.run(bare_loop(args.bare_loop, args.frames))
+        print(f"{rate.wall:.1f} {rate.cpu:.1f}")
         return
     if not args.throughput_only:
         pure_cost(args.frames, args.rounds, args.batch)

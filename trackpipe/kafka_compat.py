@@ -1,15 +1,24 @@
-"""Client-side long polling for brokers that answer empty fetches at once.
+"""Patches to aiokafka and Faust for the worker: `install()` applies both, once.
 
-A Kafka broker holds an empty Fetch until `fetch_max_wait_ms` passes or data
-arrives.  noida-db (the embedded dev broker) answers at once, so aiokafka's
-fetcher re-sends immediately and an idle consumer spins: measured 82-85% of a core
-for a bare aiokafka consumer and 78% for an idle Faust worker.
+1. Client-side long polling for brokers that answer empty fetches at once
+   (`install_long_poll`).  A Kafka broker holds an empty Fetch until `fetch_max_wait_ms`
+   passes or data arrives.  noida-db (the embedded dev broker) answers at once, so
+   aiokafka's fetcher re-sends immediately and an idle consumer spins: measured 82-85% of a
+   core for a bare aiokafka consumer and 78% for an idle Faust worker.  The patch wraps
+   aiokafka's per-node fetch so that an empty answer that came back sooner than `floor`
+   seconds waits out the rest before the next fetch.  Against a real Kafka an empty answer
+   already took `fetch_max_wait_ms` (500 ms by default), longer than the floor, so nothing
+   changes there.  Written for aiokafka 0.14.0 (pinned in pyproject.toml).
+2. Faust's per-record overhead (`install_fast_delivery`, see its section below): each fetched
+   record handed over without tasks, and `noack_take` batches taken from the stream's queue
+   in bulk.  Written for faust-streaming 0.15.3.  **Off unless TRACKPIPE_FAST_DELIVERY=1, and
+   not to be turned on yet**: it doubled one worker (worker / bare loop 0.30 -> 0.59) but
+   `python -m trackpipe.scale` (workers joining and leaving under load) measured it wrong --
+   with the eager hand-over alone 167 of 8,630 positions were never stored although the group
+   committed past them; with both halves the group's commits stopped short on 3 of 6
+   partitions.  Without it: 0 lost, every commit complete.
 
-`install()` wraps aiokafka's per-node fetch so that an empty answer that came back
-sooner than `floor` seconds waits out the rest before the next fetch.  Against a
-real Kafka an empty answer already took `fetch_max_wait_ms` (500 ms by default),
-longer than the floor, so nothing changes there.  Written for aiokafka 0.14.0
-(pinned in pyproject.toml); `install` refuses to patch anything it does not recognise.
+Each refuses (logs, returns False) to patch anything it does not recognise.
 """
 
 from __future__ import annotations
@@ -18,7 +27,8 @@ import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+import os
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 from aiokafka.consumer import fetcher as _fetcher
@@ -32,6 +42,16 @@ FetchFn = Callable[[Any, Any, int, Any], Awaitable[bool]]
 
 
 def install(floor: float = DEFAULT_FLOOR) -> bool:
+    """Install the patches of this module once (`install_long_poll`; `install_fast_delivery` only
+    with TRACKPIPE_FAST_DELIVERY=1); False (and logged) when one found its target not in the
+    expected shape."""
+    long_poll = install_long_poll(floor)
+    if os.environ.get("TRACKPIPE_FAST_DELIVERY", "0") != "1":  # see the module docstring: unsafe yet
+        return long_poll
+    return install_fast_delivery() and long_poll
+
+
+def install_long_poll(floor: float = DEFAULT_FLOOR) -> bool:
     """Patch once; returns False (and logs) when aiokafka's fetcher is not the expected shape."""
     original = getattr(_fetcher.Fetcher, "_proc_fetch_request", None)
     if original is None or not inspect.iscoroutinefunction(original):
@@ -67,3 +87,263 @@ def with_floor(fetch: FetchFn, floor: float) -> FetchFn:
 
     setattr(fetch_with_floor, _MARK, True)
     return fetch_with_floor
+
+
+# -- Faust: one delivery without tasks, batches taken from the queue in bulk ---------------
+#
+# faust-streaming 0.15.3 hands each fetched record to its stream through
+# `Service.wait_first(callback(message), suspend_flow.wait())`: four tasks and an
+# `asyncio.wait` per record, so that a rebalance can abort a delivery blocked on a full
+# stream buffer.  The stream side then takes the records one event-loop turn each
+# (`await sleep(0)` per record in the stream iterator) through `noack_take`'s buffering
+# processor.  Measured in the worker: about a quarter of the event loop's time.
+#
+# `install_fast_delivery` changes both ends and keeps the semantics:
+# - the fetcher runs each delivery eagerly (`start_eagerly`); one that completes without
+#   suspending (the stream buffer had room: the usual case) costs no task.  One that
+#   suspends (full buffer, paused flow, producer backlog) continues inside Faust's own
+#   `wait_first`, so a rebalance (`suspend_flow`), a stop or a crash still aborts it.
+# - `Stream.noack_take` on a plain stream (no processors, joins or combined streams: the
+#   worker's agents) takes whole runs of events from the channel's queue at once
+#   (`take_batches`); each event is tracked, skipped or counted exactly as Faust's stream
+#   iterator does, and -- as with noack_take -- none is acked here: the agent acks each
+#   event after it stored it.  Any other stream keeps Faust's noack_take.
+
+FAUST_VERSION = "0.15.3"  # the only faust-streaming whose internals these patches were written for
+_FAST_MARK = "_trackpipe_fast_delivery"
+
+
+class Resumed:
+    """The rest of a coroutine that `start_eagerly` ran up to its first suspension; awaiting
+    it (or wrapping it in a task) continues the coroutine exactly where it stopped."""
+
+    __slots__ = ("_coro", "_yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], yielded: Any) -> None:
+        self._coro = coro
+        self._yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, yielded = self._coro, self._yielded
+        while True:
+            try:
+                sent = yield yielded
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation included: delivered to the coroutine
+                try:
+                    yielded = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+def start_eagerly(coro: Coroutine[Any, Any, Any]) -> Resumed | None:
+    """Run `coro` in the caller's task until it completes (None) or first suspends (the
+    `Resumed` rest of it, to be awaited).  Its exceptions propagate to the caller."""
+    try:
+        yielded = coro.send(None)
+    except StopIteration:
+        return None
+    return Resumed(coro, yielded)
+
+
+def install_fast_delivery() -> bool:
+    """Patch Faust's fetcher delivery and `Stream.noack_take` once; False (and logged) when the
+    installed Faust is not the version they were written for."""
+    try:
+        import faust
+        from faust import streams
+        from faust.transport import consumer
+    except ImportError:
+        return False
+    if getattr(consumer.Consumer._drain_messages, _FAST_MARK, False):
+        return True
+    if faust.__version__ != FAUST_VERSION:
+        log.warning("faust-streaming %s, not %s: fast delivery not installed", faust.__version__, FAUST_VERSION)
+        return False
+    consumer.Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
+    streams.Stream.noack_take = _noack_take(streams.Stream.noack_take)  # type: ignore[method-assign]
+    return True
+
+
+async def _drain_messages(self: Any, fetcher: Any) -> None:
+    """Faust's `Consumer._drain_messages` (fetch, track read offsets and gaps, hand each record
+    to the conductor), with each hand-over run eagerly instead of in four tasks."""
+    callback = self.callback
+    consumer_stopped = self._stopped.is_set
+    fetcher_stopped = fetcher._stopped.is_set
+    read_offset = self._read_offset
+    acks_enabled_for = self.app.topics.acks_enabled_for
+    fetching = _consumer_fetching()
+    since_yield = 0
+    try:
+        while not (consumer_stopped() or fetcher_stopped()):
+            self.diag.set_flag(fetching)
+            records = self.getmany(timeout=1.0)
+            await self.sleep(0)  # getmany may return at once, again and again: let others run
+            if self.should_stop:
+                continue
+            async for tp, message in records:
+                since_yield += 1
+                if since_yield > 100:
+                    await asyncio.sleep(0)
+                    since_yield = 0
+                offset = message.offset
+                last = read_offset[tp]
+                if last is not None and offset < last:
+                    self.log.dev("DROPPED MESSAGE ROFF %r: k=%r v=%r", offset, message.key, message.value)
+                    continue
+                if last and offset - last > 1 and acks_enabled_for(message.topic):
+                    await self._add_gap(tp, last + 1, offset)
+                if self._commit_every is not None and self._n_acked >= self._commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+                rest = start_eagerly(callback(message))
+                if rest is not None:  # blocked (full buffer, paused flow): abortable as in Faust
+                    await self.wait_first(rest, self.suspend_flow.wait())
+                read_offset[tp] = offset
+            self.diag.unset_flag(fetching)
+    except self.consumer_stopped_errors:
+        if self.transport.app.should_stop:
+            self.log.info("Broker stopped consumer, shutting down...")
+            return
+        raise
+    except asyncio.CancelledError:
+        if self.transport.app.should_stop:
+            self.log.info("Consumer shutting down for user cancel.")
+            return
+        raise
+    except Exception as exc:
+        self.log.exception("Drain messages raised: %r", exc)
+        raise
+
+
+setattr(_drain_messages, _FAST_MARK, True)
+
+
+def _consumer_fetching() -> str:
+    from faust.transport.consumer import CONSUMER_FETCHING
+
+    return CONSUMER_FETCHING
+
+
+def _noack_take(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def noack_take(self: Any, max_: int, within: Any) -> Any:
+        if not _plain(self):
+            return original(self, max_, within)
+        batches = take_batches(self, max_, within)
+        self._active_agens.add(batches)  # closed by Stream.on_stop, as Faust's own take generators
+        return batches
+
+    setattr(noack_take, _FAST_MARK, True)
+    return noack_take
+
+
+def _plain(stream: Any) -> bool:
+    """A stream whose events reach the caller unchanged: taken straight from its channel's queue."""
+    from faust.types import ChannelT
+
+    channel = stream.channel
+    return (
+        isinstance(channel, ChannelT)
+        and not stream._processors
+        and stream.join_strategy is None
+        and not stream.combined
+        and not stream._passive
+        and stream._prev is None
+    )
+
+
+async def take_batches(stream: Any, max_: int, within: Any) -> AsyncGenerator[list[Any], None]:
+    """`noack_take` for a plain stream: lists of up to `max_` events, each yielded once full or
+    `within` seconds after the previous one (if not empty); events are not acked here."""
+    from mode.utils.times import want_seconds
+
+    channel = stream.channel.__aiter__()
+    queue = channel.queue
+    timeout = want_seconds(within) if within else None
+    loop = asyncio.get_running_loop()
+    enable_acks = stream.enable_acks
+    stream.enable_acks = False
+    stream._finalized = True
+    started = await stream.maybe_start()
+    take = _taker(stream)
+
+    async def collect(batch: list[Any]) -> bool:
+        """Fill `batch`; True once the channel ended (Faust throws StopAsyncIteration into its
+        queue when the stream stops: inside an async generator that would be a RuntimeError)."""
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            while len(batch) < max_:
+                while len(batch) < max_ and not queue.empty():
+                    event = await take(queue.get_nowait())  # raises what was thrown into the channel
+                    if event is not None:
+                        batch.append(event)
+                if len(batch) >= max_:
+                    break
+                left = None if deadline is None else deadline - loop.time()
+                if left is not None and left <= 0:
+                    break
+                waited = await stream.wait_first(queue.get(), timeout=left)
+                if not waited.results:  # `within` passed, or the stream stops
+                    break
+                event = await take(waited.results[0])
+                if event is not None:
+                    batch.append(event)
+        except StopAsyncIteration:
+            return True
+        return False
+
+    try:
+        while not stream.should_stop:
+            batch: list[Any] = []
+            ended = await collect(batch)
+            if batch:
+                yield batch
+            if ended:
+                return
+    finally:
+        stream.enable_acks = enable_acks
+        stream._channel_stop_iteration(channel)
+        if started:
+            await stream.stop()
+            stream.service_reset()
+
+
+def _taker(stream: Any) -> Callable[[Any], Awaitable[Any]]:
+    """What Faust's stream iterator does with each event it takes off the queue: skip (and ack)
+    it when the flow is stopped or it is from an older generation, else track its message as
+    unacked and count it.  Returns the event, or None when skipped."""
+    from faust.types import EventT
+
+    app = stream.app
+    consumer = app.consumer
+    acking_topics = app.topics._acking_topics
+    add_unacked = consumer._unacked_messages.add
+    flow_active = app.flow_control.is_active
+    on_message_in = stream._on_message_in
+    on_stream_event_in = stream._on_stream_event_in
+
+    async def take(event: Any) -> Any:
+        if not isinstance(event, EventT):  # not from a topic: passed on as it is
+            return event
+        message = event.message
+        if not flow_active() or message.generation_id != app.consumer_generation_id:
+            await stream.ack(event)  # as Faust acks a skipped event
+            return None
+        if message.topic in acking_topics and not message.tracked:
+            message.tracked = True
+            add_unacked(message)
+            on_message_in(message.tp, message.offset, message)
+        on_stream_event_in(message.tp, message.offset, stream, event)
+        stream.events_total += 1
+        return event
+
+    return take
