@@ -19,14 +19,14 @@ deviceOffline for local devices silent longer than their timeout, the same way.
 
 All topics have the same partition count and are keyed by device id, so the
 `devices` table partition that `decode` reads is always local to the worker
-(co-partitioning).  `decode` takes raw frames in batches (by size, or after
-`sink_interval`).  As soon as a batch is decoded, its alarm events, positions and dead
-letters are handed to Kafka, one produce batch per partition, before any INSERT: an
-alarm never waits for the store.  Then one columnar INSERT per table; the raw events
-are acked only after the INSERTs succeeded and Kafka confirmed every publish, so a
-crash re-delivers, and re-delivered rows collapse in the ReplacingMergeTree.  While one
-batch is in the store the next one is decoded (one batch in the store at a time, acks
-in order).
+(co-partitioning).  `decode` takes what arrived within `publish_interval` (0.1 s), decodes it
+and hands its alarm and derived events, positions and dead letters to Kafka at once, one produce
+batch per partition: an alarm never waits for the store.  The decoded rows gather in `_Sink`
+until `sink_batch` frames or `sink_interval` seconds, then one columnar INSERT per table; the raw
+events are acked only after the INSERTs succeeded and Kafka confirmed every publish, so a crash
+re-delivers, and re-delivered rows collapse in the ReplacingMergeTree.  Decoding and publishing
+go on while one batch is in the store (one at a time, acks in order); a second batch due while
+the first is still being stored waits for it (back-pressure).
 
 Insert errors are told apart (`store.is_rejection`): while the store is down the same rows
 are retried with backoff; a block the store refuses (rows it can never take, or too many
@@ -244,14 +244,17 @@ def _registered(value: bytes) -> dict[str, Any]:
 
 @app.agent(raw_topic)
 async def decode(stream: faust.StreamT[bytes]) -> None:
-    """Raw frames -> normalized, enriched rows, stored in ClickHouse in batches and published for
-    subscribers (positions, alarm events); failures -> dead letters.  A batch's raw events are acked
-    only once its rows are stored and its publishes confirmed: a crash re-delivers them, and
-    re-delivered rows collapse.  While one batch is in the store the next one is decoded."""
+    """Raw frames -> normalized, enriched rows, published for subscribers (positions, alarm and
+    derived events) as soon as decoded -- what arrived within `publish_interval` -- and stored in
+    ClickHouse in batches of `sink_batch` frames or `sink_interval` seconds (`_Sink`); failures ->
+    dead letters.  Raw events are acked only once their rows are stored and their publishes
+    confirmed: a crash re-delivers them, and re-delivered rows collapse.  Decoding and publishing
+    go on while one batch is in the store."""
     late_after = timedelta(seconds=settings.late_after)
-    storing: asyncio.Future[None] | None = None  # the previous batch: INSERTs, then its acks
+    sink = _Sink(stream)
+    ticker = asyncio.ensure_future(sink.tick())
     try:
-        async for events in stream.noack_take(settings.sink_batch, within=settings.sink_interval):
+        async for events in stream.noack_take(settings.sink_batch, within=settings.publish_interval):
             batch, lookup = Batch(), _batch_lookup()
             for event in events:
                 try:
@@ -269,14 +272,73 @@ async def decode(stream: faust.StreamT[bytes]) -> None:
             sent = await _publish(events_topic, "events", _by_device(batch.events))
             sent += await _publish(positions_topic, "positions", _by_device(batch.positions))
             sent += await _publish(deadletter_topic, "deadletter", batch.deadletters)
-            if storing is not None:
-                await storing  # one batch in the store at a time: batches are stored and acked in order
-            storing = asyncio.ensure_future(_store_then_ack(stream, events, batch, sent, ticket))
-        if storing is not None:
-            await storing
+            await sink.add(events, batch, sent, ticket)
+        await sink.flush()
+        await sink.drain()
     finally:
-        if storing is not None:
-            storing.cancel()  # stopping: a batch not yet acked is re-delivered, its rows collapse
+        ticker.cancel()
+        sink.cancel()  # stopping: what is not acked yet is re-delivered, its rows collapse
+
+
+class _Sink:
+    """Decoded (and published) frames gathered into store batches: stored, then acked, once
+    `sink_batch` frames are pending or the oldest has waited `sink_interval` (a timer stores the
+    tail of a burst that nothing follows).  One batch in the store at a time, in order."""
+
+    def __init__(self, stream: faust.StreamT[bytes]) -> None:
+        self.stream = stream
+        self.storing: asyncio.Future[None] | None = None
+        self.lock = asyncio.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.events: list[Any] = []
+        self.batch = Batch()
+        self.sent: list[Any] = []
+        self.ticket: derive.Ticket = {}
+        self.since = 0.0
+
+    def due(self) -> bool:
+        if not self.events:
+            return False
+        return len(self.events) >= settings.sink_batch or time.monotonic() - self.since >= settings.sink_interval
+
+    async def add(self, events: list[Any], batch: Batch, sent: list[Any], ticket: derive.Ticket) -> None:
+        if not self.events:
+            self.since = time.monotonic()
+        self.events += events
+        self.batch.merge(batch)
+        self.sent += sent
+        self.ticket.update(ticket)  # a later stage of a device's state wins (StateBook orders commits)
+        if self.due():
+            await self.flush()  # waits while the previous batch is in the store: back-pressure
+
+    async def flush(self) -> None:
+        async with self.lock:
+            if not self.events:
+                return
+            if self.storing is not None:
+                await self.storing
+            events, batch, sent, ticket = self.events, self.batch, self.sent, self.ticket
+            self._reset()
+            self.storing = asyncio.ensure_future(_store_then_ack(self.stream, events, batch, sent, ticket))
+
+    async def tick(self) -> None:
+        while True:
+            await asyncio.sleep(min(0.1, settings.sink_interval / 2))
+            if self.due() and not self.lock.locked() and (self.storing is None or self.storing.done()):
+                try:
+                    await self.flush()
+                except Exception:  # the agent meets the same failure at its next flush, and restarts
+                    log.exception("store batch failed")
+
+    async def drain(self) -> None:
+        if self.storing is not None:
+            await self.storing
+
+    def cancel(self) -> None:
+        if self.storing is not None:
+            self.storing.cancel()
 
 
 async def _store_then_ack(

@@ -252,6 +252,15 @@ class Batch:
             self.status[out.status["device_id"]] = out.status
             sources[id(out.status)] = raw
 
+    def merge(self, other: Batch) -> None:
+        """`other`'s rows after this batch's (one store batch gathered from several decoded ones)."""
+        self.positions += other.positions
+        self.events += other.events
+        self.deadletters += other.deadletters
+        self.status.update(other.status)  # a device's latest contact wins
+        self.sources.update(other.sources)
+        self.frames += other.frames
+
     def tables(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """(ClickHouse table, rows) in INSERT order."""
         return [

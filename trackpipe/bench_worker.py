@@ -411,7 +411,8 @@ def throughput(frames: int, rounds: int) -> None:
     alarms = sum(len(process(raw, lambda _: None).events) for _, raw in records)
     print(
         f"  published by the workers: {published['positions']} positions (expected {rounds * expected}), "
-        f"{published['events']} events (expected {rounds * alarms}); on their key's partition: {published['placed']}"
+        f"{published['events']} events ({rounds * alarms} of them alarms, the rest derived); "
+        f"on their key's partition: {published['placed']}"
     )
     for name, values in rates.items():
         wall, cpu = statistics.median(r.wall for r in values), statistics.median(r.cpu for r in values)

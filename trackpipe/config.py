@@ -61,7 +61,8 @@ class Settings:
     broker_trim_interval: float = 10.0
     # streams
     sink_batch: int = 5000
-    sink_interval: float = 1.0
+    sink_interval: float = 1.0  # s: rows are stored (and frames acked) in batches of sink_batch or this old
+    publish_interval: float = 0.1  # s: what arrived within this is decoded and published at once
     late_after: float = 600.0  # s: a point older than this on arrival is stored as archive
     # derived events (streams/rules.py): deployment defaults; a device's registry entry
     # (`devices add --speed-limit --offline-after`) wins for those two
@@ -149,6 +150,7 @@ class Settings:
             "broker_trim_interval": "TRACKPIPE_BROKER_TRIM_INTERVAL",
             "sink_batch": "TRACKPIPE_SINK_BATCH",
             "sink_interval": "TRACKPIPE_SINK_INTERVAL",
+            "publish_interval": "TRACKPIPE_PUBLISH_INTERVAL",
             "late_after": "TRACKPIPE_LATE_AFTER",
             "offline_after": "TRACKPIPE_OFFLINE_AFTER",
             "speed_limit": "TRACKPIPE_SPEED_LIMIT",
