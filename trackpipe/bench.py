@@ -15,6 +15,8 @@
 3. The worker (`trackpipe.bench_worker`): pure per-frame cost of its steps on a mix of
    Carscop, GT06, JT808 and Teltonika frames, and one `trackpipe worker` draining
    pre-produced frames vs a bare aiokafka loop on the same frames (frames/s, ratio).
+4. Alarm and row latency under background load (`trackpipe.bench_latency`).
+5. Scale-out (`trackpipe.scale`): workers joining and leaving under load, counted.
 
     python -m trackpipe.bench [--devices 200] [--frames 50] [--latency-points 400]
 """
@@ -260,6 +262,8 @@ def main() -> None:
     parser.add_argument("--latency-points", type=int, default=400)
     parser.add_argument("--latency-devices", type=int, default=20)
     parser.add_argument("--worker-frames", type=int, default=20000)
+    parser.add_argument("--load-devices", type=int, default=100, help="latency bench: background GT06 units (0: skip)")
+    parser.add_argument("--scale-seconds", type=float, default=45.0, help="scale-out run length (0: skip)")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--detection-only", action="store_true", help="only the detection + framing cost")
     args = parser.parse_args()
@@ -275,6 +279,18 @@ def main() -> None:
     if args.worker_frames > 0:
         bench_worker.pure_cost(args.worker_frames, args.rounds, bench_worker.DEFAULT_BATCH)
         bench_worker.throughput(args.worker_frames, args.rounds)
+    if args.load_devices > 0:
+        from trackpipe import bench_latency
+
+        print(f"== latency under load: {args.load_devices} devices x 4/s for 45 s")
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_latency.run(args.load_devices, 4.0, 45.0, Path(tmp))
+    if args.scale_seconds > 0:
+        from trackpipe import scale
+
+        print(f"== scale-out: a+b, c joins and leaves; 200 frames/s for {args.scale_seconds:.0f} s, 6 partitions")
+        with tempfile.TemporaryDirectory() as tmp:
+            scale.report(scale.run(200.0, args.scale_seconds, 40, 6, Path(tmp)))
 
 
 if __name__ == "__main__":
