@@ -327,30 +327,36 @@ class _Emitter:
         self.events.append(event)
 
 
+def _draft(state: DeviceState | None, row: Mapping[str, Any], what: str) -> _Draft:
+    """A draft of the device's state for one row (a position or a contact), its identity taken
+    from the row; RuleInputError for a row without a device id or another device's state."""
+    device_id = row.get("device_id")
+    if not isinstance(device_id, str) or not device_id:
+        raise RuleInputError(f"{what} device_id must be a non-empty string, got {device_id!r}")
+    if state is None:
+        state = DeviceState(device_id=device_id)
+    elif state.device_id and state.device_id != device_id:
+        raise RuleInputError(f"{what} of {device_id!r} given the state of {state.device_id!r}")
+    d: Any = _Draft(state)
+    d.device_id = device_id
+    d.protocol = str(row.get("protocol") or d.protocol)
+    d.device_name = str(row.get("device_name") or d.device_name)
+    d.account = str(row.get("account") or d.account)
+    d.registered = bool(row.get("registered", d.registered))
+    return d
+
+
 def on_position(
     state: DeviceState | None, position: Mapping[str, Any], settings: RuleSettings
 ) -> tuple[DeviceState, list[Event]]:
     """The events one position raises and the state after it (`state` None: a device never seen).
     RuleInputError for a row the rules cannot read (the caller dead-letters it)."""
-    device_id = position.get("device_id")
-    if not isinstance(device_id, str) or not device_id:
-        raise RuleInputError(f"position device_id must be a non-empty string, got {device_id!r}")
-    if state is None:
-        state = DeviceState(device_id=device_id)
-    elif state.device_id and state.device_id != device_id:
-        raise RuleInputError(f"position of {device_id!r} given the state of {state.device_id!r}")
+    d: Any = _draft(state, position, "position")
     fix_time = _time(position, "fix_time")
     server_time = _time(position, "server_time")
     latitude = _coordinate(position, "latitude", 90.0)
     longitude = _coordinate(position, "longitude", 180.0)
     valid = position.get("valid", True) is not False
-
-    d: Any = _Draft(state)
-    d.device_id = device_id
-    d.protocol = str(position.get("protocol") or d.protocol)
-    d.device_name = str(position.get("device_name") or d.device_name)
-    d.account = str(position.get("account") or d.account)
-    d.registered = bool(position.get("registered", d.registered))
     emit = _Emitter(d, fix_time, server_time, (latitude, longitude), bool(position.get("archive", False)))
 
     _arrival(d, server_time, settings, emit)  # online / offline: the arrival clock
@@ -407,20 +413,8 @@ def on_contact(
     online / offline follow it, so a unit that sends only heartbeats is online too.  Nothing of the
     fix clock changes; the events carry the device's last known place.  RuleInputError for a row
     the rules cannot read."""
-    device_id = contact.get("device_id")
-    if not isinstance(device_id, str) or not device_id:
-        raise RuleInputError(f"contact device_id must be a non-empty string, got {device_id!r}")
-    if state is None:
-        state = DeviceState(device_id=device_id)
-    elif state.device_id and state.device_id != device_id:
-        raise RuleInputError(f"contact of {device_id!r} given the state of {state.device_id!r}")
+    d: Any = _draft(state, contact, "contact")
     seen = _time(contact, "last_seen")
-    d: Any = _Draft(state)
-    d.device_id = device_id
-    d.protocol = str(contact.get("protocol") or d.protocol)
-    d.device_name = str(contact.get("device_name") or d.device_name)
-    d.account = str(contact.get("account") or d.account)
-    d.registered = bool(contact.get("registered", d.registered))
     emit = _Emitter(d, seen, seen, (d.latitude, d.longitude), False)
     _arrival(d, seen, settings, emit)
     return d.freeze(), emit.events

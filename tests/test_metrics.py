@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from trackpipe.edge.server import Edge, TcpConnection, UdpEndpoint
 from trackpipe.protocols.devices.gt06 import Device as Gt06Device
 
+from tests.edge.test_limits import _Transport  # the same fake transport as the edge's own tests
 from trackpipe import metrics, status
 from trackpipe.bench_edge import NullPublisher
 from trackpipe.config import Settings
@@ -41,31 +42,6 @@ def value(found: Samples, name: str, **labels: str) -> float:
 class _Publisher(NullPublisher):
     connected = True
     spool = None
-
-
-class _Transport(asyncio.Transport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.written = bytearray()
-        self.closed = False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("192.0.2.7", 40000), "sockname": ("127.0.0.1", 5023)}.get(name, default)
-
-    def write(self, data: bytes | bytearray | memoryview) -> None:
-        self.written += data
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
 
 
 class _Datagrams(asyncio.DatagramTransport):
