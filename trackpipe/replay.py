@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from trackpipe import store
+from trackpipe.devices import quote
 from trackpipe.streams.process import Lookup, frame_device, process
 from trackpipe.streams.quality import Filters
 
@@ -329,7 +330,7 @@ def _tuples(rows: list[dict[str, Any]], names: tuple[str, ...]) -> str:
         if isinstance(value, datetime):
             return str(_ms(value))
         if isinstance(value, str):
-            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+            return quote(value)
         return repr(int(value))
 
     return "[" + ", ".join("(" + ", ".join(literal(r[n]) for n in names) + ")" for r in rows) + "]"

@@ -27,8 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +35,7 @@ from typing import Any
 
 from trackpipe import schemas
 from trackpipe.config import Settings
+from trackpipe.status import http_get, scrape
 
 
 @dataclass
@@ -53,28 +52,23 @@ class Worker:
             return {}
 
     def ready(self) -> bool:
-        return _get(self.info().get("metrics"), "/ready") is not None
+        url = self.info().get("metrics")
+        try:
+            return bool(url) and http_get(url + "/ready")[0] == 200
+        except (OSError, ValueError):
+            return False
 
     def raw_partitions(self, topic: str) -> set[int] | None:
         """The tracker.raw partitions this worker holds (its consumer-lag series), None if unreadable."""
-        text = _get(self.info().get("metrics"), "/metrics")
-        if text is None:
+        url = self.info().get("metrics")
+        try:
+            samples = scrape(url) if url else None
+        except (OSError, ValueError):
             return None
-        held = set()
-        for line in text.splitlines():
-            if line.startswith("trackpipe_worker_consumer_lag{") and f'topic="{topic}"' in line:
-                held.add(int(line.split('partition="', 1)[1].split('"', 1)[0]))
-        return held
-
-
-def _get(base: str | None, path: str) -> str | None:
-    if not base:
-        return None
-    try:
-        with urllib.request.urlopen(base + path, timeout=2) as response:
-            return response.read().decode()
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+        if samples is None:
+            return None
+        lags = samples.get("trackpipe_worker_consumer_lag", [])
+        return {int(labels["partition"]) for labels, _ in lags if labels.get("topic") == topic}
 
 
 @dataclass
