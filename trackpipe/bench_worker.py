@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -243,8 +243,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def _worker_run(bootstrap: str, data_dir: Path, app_id: str, expected: int, timeout: float) -> Rate:
-    """frames/s of one `trackpipe worker` from ready (partitions assigned) to `expected` positions stored."""
+def _worker_run(
+    bootstrap: str, data_dir: Path, app_id: str, expected: int, timeout: float, extra: Mapping[str, str] | None = None
+) -> Rate:
+    """frames/s of one `trackpipe worker` (its environment plus `extra`) from ready (partitions
+    assigned) to `expected` positions stored."""
     import urllib.error
     import urllib.request
 
@@ -253,7 +256,7 @@ def _worker_run(bootstrap: str, data_dir: Path, app_id: str, expected: int, time
     from trackpipe.procs import stop
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    env = _env(bootstrap, data_dir, app_id)
+    env = dict(_env(bootstrap, data_dir, app_id), **(extra or {}))
     proc = _spawn([sys.executable, "-m", "trackpipe.cli", "worker"], env, data_dir / "worker.log")
     run_file = data_dir / "run" / "worker.json"
     try:
@@ -376,7 +379,9 @@ async def _published(bootstrap: str, settings: Settings) -> dict[str, Any]:
     return counts
 
 
-def throughput(frames: int, rounds: int) -> None:
+def throughput(frames: int, rounds: int, variant: Mapping[str, str] | None = None) -> None:
+    """`variant`: settings of a second worker run in each round (paired with the first), e.g.
+    {"TRACKPIPE_FAST_DELIVERY": "0"}: the same worker with Faust's own delivery."""
     from trackpipe.broker import ensure_topics, start_embedded
     from trackpipe.procs import stop
     from trackpipe.streams.process import process
@@ -396,31 +401,39 @@ def throughput(frames: int, rounds: int) -> None:
             started = time.perf_counter()
             asyncio.run(_produce(bootstrap, settings.topic("raw"), [(k, schemas.encode("raw", r)) for k, r in records]))
             print(f"  produced in {time.perf_counter() - started:.1f} s; {expected} positions expected")
+            named = " ".join(f"{k}={v}" for k, v in (variant or {}).items())
             rates: dict[str, list[Rate]] = {"worker": [], "bare loop": []}
+            if variant:
+                rates[named] = []
             for i in range(rounds):
                 rates["worker"].append(_worker_run(bootstrap, root / f"w{i}", f"bench-w{i}", expected, 600))
+                if variant:
+                    rates[named].append(_worker_run(bootstrap, root / f"v{i}", f"bench-v{i}", expected, 600, variant))
                 rates["bare loop"].append(_bare_run(bootstrap, root / f"b{i}", f"bench-b{i}", frames, 600))
-                worker, bare = rates["worker"][-1], rates["bare loop"][-1]
                 print(
-                    f"  round {i + 1}: worker {worker.wall:,.0f}, bare {bare.wall:,.0f} frames/s; "
-                    f"per CPU-second worker {worker.cpu:,.0f}, bare {bare.cpu:,.0f}"
+                    f"  round {i + 1}: "
+                    + ", ".join(f"{name} {r[-1].wall:,.0f}" for name, r in rates.items())
+                    + " frames/s; per CPU-second "
+                    + ", ".join(f"{name} {r[-1].cpu:,.0f}" for name, r in rates.items())
                 )
             published = asyncio.run(_published(bootstrap, settings))
         finally:
             stop(broker, 5)
     alarms = sum(len(process(raw, lambda _: None).events) for _, raw in records)
+    runs = rounds * (2 if variant else 1)  # worker runs: each publishes every position once
     print(
-        f"  published by the workers: {published['positions']} positions (expected {rounds * expected}), "
-        f"{published['events']} events ({rounds * alarms} of them alarms, the rest derived); "
+        f"  published by the workers: {published['positions']} positions (expected {runs * expected}), "
+        f"{published['events']} events ({runs * alarms} of them alarms, the rest derived); "
         f"on their key's partition: {published['placed']}"
     )
     for name, values in rates.items():
         wall, cpu = statistics.median(r.wall for r in values), statistics.median(r.cpu for r in values)
         print(f"  {name:10s} median {wall:8,.0f} frames/s, {cpu:8,.0f} frames per CPU-second")
-    for what in ("wall", "cpu"):
-        ratios = [getattr(w, what) / getattr(b, what) for w, b in zip(rates["worker"], rates["bare loop"], strict=True)]
-        each = ", ".join(f"{r:.2f}" for r in ratios)
-        print(f"  ratio worker/bare ({what}): median {statistics.median(ratios):.2f} (per round: {each})")
+    for name in [n for n in rates if n != "bare loop"]:
+        for what in ("wall", "cpu"):
+            ratios = [getattr(w, what) / getattr(b, what) for w, b in zip(rates[name], rates["bare loop"], strict=True)]
+            each = ", ".join(f"{r:.2f}" for r in ratios)
+            print(f"  ratio {name}/bare ({what}): median {statistics.median(ratios):.2f} (per round: {each})")
 
 
 def main() -> None:
@@ -430,6 +443,13 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument("--pure-only", action="store_true")
     parser.add_argument("--throughput-only", action="store_true")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="also run, in each round, a worker with this setting (paired), e.g. TRACKPIPE_FAST_DELIVERY=0",
+    )
     parser.add_argument("--bare-loop", metavar="GROUP", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_loop:
@@ -439,7 +459,7 @@ def main() -> None:
     if not args.throughput_only:
         pure_cost(args.frames, args.rounds, args.batch)
     if not args.pure_only:
-        throughput(args.frames, args.rounds)
+        throughput(args.frames, args.rounds, dict(v.split("=", 1) for v in args.variant))
 
 
 if __name__ == "__main__":

@@ -9,14 +9,14 @@
    seconds waits out the rest before the next fetch.  Against a real Kafka an empty answer
    already took `fetch_max_wait_ms` (500 ms by default), longer than the floor, so nothing
    changes there.  Written for aiokafka 0.14.0 (pinned in pyproject.toml).
-2. Faust's per-record overhead (`install_fast_delivery`, see its section below): each fetched
-   record handed over without tasks, and `noack_take` batches taken from the stream's queue
-   in bulk.  Written for faust-streaming 0.15.3.  **Off unless TRACKPIPE_FAST_DELIVERY=1, and
-   not to be turned on yet**: it doubled one worker (worker / bare loop 0.30 -> 0.59) but
-   `python -m trackpipe.scale` (workers joining and leaving under load) measured it wrong --
-   with the eager hand-over alone 167 of 8,630 positions were never stored although the group
-   committed past them; with both halves the group's commits stopped short on 3 of 6
-   partitions.  Without it: 0 lost, every commit complete.
+2. Faust's per-record overhead and its offset bookkeeping across rebalances
+   (`install_fast_delivery`, see its section below): each fetched record handed over without
+   tasks, `noack_take` batches taken from the stream's queue in bulk, and three holes closed
+   through which Faust commits past offsets never processed or stops committing (found by
+   `python -m trackpipe.scale`: workers joining and leaving under load; the first version of
+   this patch lost 167 of 8,630 positions there).  On by default; TRACKPIPE_FAST_DELIVERY=0
+   keeps Faust's own delivery (for comparison: `python -m trackpipe.bench_worker --variant
+   TRACKPIPE_FAST_DELIVERY=0`).  Written for faust-streaming 0.15.3.
 
 Each refuses (logs, returns False) to patch anything it does not recognise.
 """
@@ -46,7 +46,7 @@ def install(floor: float = DEFAULT_FLOOR) -> bool:
     with TRACKPIPE_FAST_DELIVERY=1); False (and logged) when one found its target not in the
     expected shape."""
     long_poll = install_long_poll(floor)
-    if os.environ.get("TRACKPIPE_FAST_DELIVERY", "0") != "1":  # see the module docstring: unsafe yet
+    if os.environ.get("TRACKPIPE_FAST_DELIVERY", "1") != "1":  # 0: Faust's own delivery (for comparison)
         return long_poll
     return install_fast_delivery() and long_poll
 
@@ -105,9 +105,17 @@ def with_floor(fetch: FetchFn, floor: float) -> FetchFn:
 #   `wait_first`, so a rebalance (`suspend_flow`), a stop or a crash still aborts it.
 # - `Stream.noack_take` on a plain stream (no processors, joins or combined streams: the
 #   worker's agents) takes whole runs of events from the channel's queue at once
-#   (`take_batches`); each event is tracked, skipped or counted exactly as Faust's stream
-#   iterator does, and -- as with noack_take -- none is acked here: the agent acks each
-#   event after it stored it.  Any other stream keeps Faust's noack_take.
+#   (`take_batches`); each event is tracked or counted exactly as Faust's stream iterator
+#   does, and -- as with noack_take -- none is acked here: the agent acks each event after it
+#   stored it.  Any other stream keeps Faust's noack_take.
+#
+# and closes three holes in Faust's offset bookkeeping (each would lose or stall acknowledged
+# frames across a rebalance; seen in the scale-out run, tests in tests/test_kafka_compat.py):
+# - a fetch that jumps ahead of the last read offset is read again from there once before the
+#   offsets in between count as a gap (Faust counts a gap as acked at once);
+# - an event of an older generation is skipped without an ack (Faust acks it: the group may
+#   then commit past it before the new generation's copy of it is stored);
+# - an offset acked twice counts once when the commit offset is computed (`_once_each`).
 
 FAUST_VERSION = "0.15.3"  # the only faust-streaming whose internals these patches were written for
 _FAST_MARK = "_trackpipe_fast_delivery"
@@ -168,19 +176,32 @@ def install_fast_delivery() -> bool:
         log.warning("faust-streaming %s, not %s: fast delivery not installed", faust.__version__, FAUST_VERSION)
         return False
     consumer.Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
+    consumer.Consumer._new_offset = _once_each(consumer.Consumer._new_offset)  # type: ignore[method-assign]
     streams.Stream.noack_take = _noack_take(streams.Stream.noack_take)  # type: ignore[method-assign]
     return True
 
 
 async def _drain_messages(self: Any, fetcher: Any) -> None:
     """Faust's `Consumer._drain_messages` (fetch, track read offsets and gaps, hand each record
-    to the conductor), with each hand-over run eagerly instead of in four tasks."""
+    to the conductor), with each hand-over run eagerly instead of in four tasks, and two holes
+    closed that lose or stall acknowledged offsets across a rebalance:
+
+    - offsets missing between the last read and a fetched record are taken as a gap (Faust
+      counts a gap as acked: the group commits past it) only once a fetch made after a seek
+      back to the last read offset shows them missing again.  Faust takes them at once, but a
+      fetch made before the rebalance's seek to the committed offsets can arrive after it: its
+      records jump ahead, and the offsets in between were committed unprocessed (measured: 167
+      of 8,630 positions never stored) or, read again, acked twice (the group's commits then
+      crept on by one offset per commit).  A topic whose log really has a gap (compaction,
+      transaction markers, retention) is re-read once.
+    - a hand-over that a rebalance aborted does not count as read (Faust marks it read)."""
     callback = self.callback
     consumer_stopped = self._stopped.is_set
     fetcher_stopped = fetcher._stopped.is_set
     read_offset = self._read_offset
     acks_enabled_for = self.app.topics.acks_enabled_for
     fetching = _consumer_fetching()
+    verified: dict[Any, int] = {}  # tp -> the read offset it was re-read from after a jump
     since_yield = 0
     try:
         while not (consumer_stopped() or fetcher_stopped()):
@@ -189,7 +210,10 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:
             await self.sleep(0)  # getmany may return at once, again and again: let others run
             if self.should_stop:
                 continue
+            reread: set[Any] = set()  # partitions seeked back: the rest of this fetch is stale
             async for tp, message in records:
+                if tp in reread:
+                    continue
                 since_yield += 1
                 if since_yield > 100:
                     await asyncio.sleep(0)
@@ -200,13 +224,21 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:
                     self.log.dev("DROPPED MESSAGE ROFF %r: k=%r v=%r", offset, message.key, message.value)
                     continue
                 if last and offset - last > 1 and acks_enabled_for(message.topic):
+                    if verified.get(tp) != last:
+                        log.info("%s: offset %d follows %d: reading again from %d", tp, offset, last, last)
+                        verified[tp] = last
+                        reread.add(tp)
+                        await self.seek(tp, last)
+                        continue
                     await self._add_gap(tp, last + 1, offset)
                 if self._commit_every is not None and self._n_acked >= self._commit_every:
                     self._n_acked = 0
                     await self.commit()
                 rest = start_eagerly(callback(message))
                 if rest is not None:  # blocked (full buffer, paused flow): abortable as in Faust
-                    await self.wait_first(rest, self.suspend_flow.wait())
+                    waited = await self.wait_first(rest, self.suspend_flow.wait())
+                    if rest not in waited.done:  # aborted by a rebalance or a stop: not read
+                        break
                 read_offset[tp] = offset
             self.diag.unset_flag(fetching)
     except self.consumer_stopped_errors:
@@ -225,6 +257,26 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:
 
 
 setattr(_drain_messages, _FAST_MARK, True)
+
+
+def _once_each(new_offset: Callable[[Any, Any], int | None]) -> Callable[[Any, Any], int | None]:
+    """Faust's `Consumer._new_offset` (the offset to commit: the end of the first run of
+    consecutive acked offsets), on the acked offsets each counted once.  An offset acked twice
+    (two copies of one record: one read before a rebalance, one after) breaks Faust's run in
+    two, and the commit then moves on by one or two offsets per commit."""
+
+    @functools.wraps(new_offset)
+    def once_each(self: Any, tp: Any) -> int | None:
+        acked = self._acked.get(tp)
+        if acked and len(acked) > 1:
+            acked[:] = sorted(set(acked))
+        result = new_offset(self, tp)
+        acked = self._acked.get(tp)
+        if acked and len(acked) > 1:  # a gap Faust merged in may overlap acked offsets
+            acked[:] = sorted(set(acked))
+        return result
+
+    return once_each
 
 
 def _consumer_fetching() -> str:
@@ -283,7 +335,7 @@ async def take_batches(stream: Any, max_: int, within: Any) -> AsyncGenerator[li
         try:
             while len(batch) < max_:
                 while len(batch) < max_ and not queue.empty():
-                    event = await take(queue.get_nowait())  # raises what was thrown into the channel
+                    event = take(queue.get_nowait())  # raises what was thrown into the channel
                     if event is not None:
                         batch.append(event)
                 if len(batch) >= max_:
@@ -294,7 +346,7 @@ async def take_batches(stream: Any, max_: int, within: Any) -> AsyncGenerator[li
                 waited = await stream.wait_first(queue.get(), timeout=left)
                 if not waited.results:  # `within` passed, or the stream stops
                     break
-                event = await take(waited.results[0])
+                event = take(waited.results[0])
                 if event is not None:
                     batch.append(event)
         except StopAsyncIteration:
@@ -317,10 +369,13 @@ async def take_batches(stream: Any, max_: int, within: Any) -> AsyncGenerator[li
             stream.service_reset()
 
 
-def _taker(stream: Any) -> Callable[[Any], Awaitable[Any]]:
-    """What Faust's stream iterator does with each event it takes off the queue: skip (and ack)
-    it when the flow is stopped or it is from an older generation, else track its message as
-    unacked and count it.  Returns the event, or None when skipped."""
+def _taker(stream: Any) -> Callable[[Any], Any]:
+    """What Faust's stream iterator does with each event it takes off the queue: skip it when
+    the flow is stopped or it is from an older generation, else track its message as unacked
+    and count it.  Returns the event, or None when skipped.  Unlike Faust, a skipped event is
+    not acked: its partition is read again from the committed offset in the new generation, and
+    an ack of the old copy would let the group commit past the offset before the new copy is
+    stored (a crash in between would lose it)."""
     from faust.types import EventT
 
     app = stream.app
@@ -331,12 +386,11 @@ def _taker(stream: Any) -> Callable[[Any], Awaitable[Any]]:
     on_message_in = stream._on_message_in
     on_stream_event_in = stream._on_stream_event_in
 
-    async def take(event: Any) -> Any:
+    def take(event: Any) -> Any:
         if not isinstance(event, EventT):  # not from a topic: passed on as it is
             return event
         message = event.message
         if not flow_active() or message.generation_id != app.consumer_generation_id:
-            await stream.ack(event)  # as Faust acks a skipped event
             return None
         if message.topic in acking_topics and not message.tracked:
             message.tracked = True
