@@ -554,8 +554,8 @@ class TcpConnection(asyncio.BufferedProtocol):
 
     # -- asyncio callbacks -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport, but not always an asyncio.Transport subclass (uvloop's are not)
+        self.transport = transport  # type: ignore[assignment]
         self.edge.connections.add(self)
         self.edge.stats.connections += 1
         self.edge.stats.open_connections += 1

@@ -12,6 +12,9 @@ With `--tracemalloc` the edge traces its Python allocations and also prints the 
 held per connection, by allocating source line (where an idle connection's bytes go).
 Tracing costs memory of its own, so the RSS figure of such a run is not the edge's: compare
 RSS figures from runs without it.
+
+The edge child runs on the loop `trackpipe edge` would choose (`TRACKPIPE_LOOP`, see
+`trackpipe.loops`); the summary names it.
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ def raise_fd_limit(wanted: int) -> int:
         except (ValueError, OSError):
             continue
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    """The kind of the running loop, "uvloop" or "asyncio" (the child says which it got)."""
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
 
 
 def rss_kib(pid: int) -> int:
@@ -108,8 +116,8 @@ async def _serve(wanted_fds: int, trace: bool = False) -> None:
     if trace:
         tracemalloc.start(TRACE_FRAMES)
     base = tracemalloc.take_snapshot() if trace else None
-    print(f"{edge.tcp_port} {limit}", flush=True)
     loop = asyncio.get_running_loop()
+    print(f"{edge.tcp_port} {limit} {loop_name(loop)}", flush=True)
     commands: asyncio.Queue[str] = asyncio.Queue()
     pending = b""
 
@@ -225,6 +233,7 @@ class IdleResult:
     replied: int
     rss_before_kib: int
     rss_after_kib: int
+    loop: str = ""  # the edge child's event loop (TRACKPIPE_LOOP, as `trackpipe edge` chooses it)
     errors: list[str] = field(default_factory=list)  # the first error of each client process
     heap: list[str] = field(default_factory=list)  # with tracing: where the bytes go
 
@@ -234,7 +243,8 @@ class IdleResult:
 
     def summary(self) -> str:
         lines = [
-            f"idle connections: asked {self.asked}, fd cap {self.cap}, connected {self.connected}, "
+            f"idle connections ({self.loop or '?'} loop): asked {self.asked}, fd cap {self.cap}, "
+            f"connected {self.connected}, "
             f"logged in {self.replied}; edge RSS {self.rss_before_kib / 1024:.1f} MiB -> "
             f"{self.rss_after_kib / 1024:.1f} MiB = {self.bytes_per_connection:.0f} bytes per connection"
         ]
@@ -251,7 +261,7 @@ def idle_connections(
     """Open `n` (capped by the edge's fd limit) logged-in idle GT06 connections to one edge from
     `sources` source addresses 127.0.0.1.., and measure the edge's RSS per connection (with
     `trace`, also its Python heap per connection by allocating line)."""
-    code = f"import asyncio, trackpipe.bench_edge as b; asyncio.run(b._serve({n + FD_MARGIN}, {trace}))"
+    code = f"import trackpipe.bench_edge as b, trackpipe.loops as l; l.run(b._serve({n + FD_MARGIN}, {trace}), 'edge')"
     edge = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
     workers: list[multiprocessing.Process] = []
     ctx = multiprocessing.get_context("fork")
@@ -259,9 +269,9 @@ def idle_connections(
     try:
         assert edge.stdout is not None and edge.stdin is not None
         first_line = _read_line(edge.stdout, time.monotonic() + 60).split()
-        if len(first_line) != 2:
+        if len(first_line) != 3:
             raise RuntimeError(f"the edge did not start (exit code {edge.poll()})")
-        port, limit = (int(x) for x in first_line)
+        port, limit, kind = int(first_line[0]), int(first_line[1]), first_line[2]
         cap = min(n, limit - FD_MARGIN)
         time.sleep(0.5)
         before = rss_kib(edge.pid)
@@ -283,7 +293,7 @@ def idle_connections(
             if error:
                 errors.append(error)
         time.sleep(1.0)  # let the edge settle (closed handshakes, freed buffers)
-        result = IdleResult(n, cap, connected, replied, before, rss_kib(edge.pid), errors)
+        result = IdleResult(n, cap, connected, replied, before, rss_kib(edge.pid), kind, errors)
         if trace:
             edge.stdin.write(b"measure\n")
             deadline = time.monotonic() + 120

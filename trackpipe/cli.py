@@ -132,7 +132,13 @@ def cmd_edge(args: argparse.Namespace) -> int:
     _logging(settings.log_level)
     if not settings.kafka_bootstrap:
         raise CliError("KAFKA_BOOTSTRAP_SERVERS is not set (the edge publishes to Kafka; `trackpipe run` sets it)")
-    asyncio.run(_edge_main(settings))
+    from . import loops
+
+    try:
+        loops.choose("edge")  # a bad TRACKPIPE_LOOP is one error line, before anything starts
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    loops.run(_edge_main(settings), "edge")
     return 0
 
 
