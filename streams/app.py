@@ -283,11 +283,14 @@ async def decode(stream: faust.StreamT[bytes]) -> None:
 class _Sink:
     """Decoded (and published) frames gathered into store batches: stored, then acked, once
     `sink_batch` frames are pending or the oldest has waited `sink_interval` (a timer stores the
-    tail of a burst that nothing follows).  One batch in the store at a time, in order."""
+    tail of a burst that nothing follows).  One batch in the store at a time, in order; while it
+    is there, decoding and publishing go on and the next batch gathers -- up to twice
+    `sink_batch` frames, then the agent waits for the store (back-pressure)."""
 
     def __init__(self, stream: faust.StreamT[bytes]) -> None:
         self.stream = stream
         self.storing: asyncio.Future[None] | None = None
+        self.stored = asyncio.Event()  # set as a batch's store is done
         self.lock = asyncio.Lock()
         self._reset()
 
@@ -310,8 +313,13 @@ class _Sink:
         self.batch.merge(batch)
         self.sent += sent
         self.ticket.update(ticket)  # a later stage of a device's state wins (StateBook orders commits)
-        if self.due():
-            await self.flush()  # waits while the previous batch is in the store: back-pressure
+        if len(self.events) >= 2 * settings.sink_batch:  # the store is a whole batch behind: wait for it
+            await self.flush()  # back-pressure (bounded memory); publishing pauses meanwhile
+        elif self.due() and not self.busy():
+            await self.flush()  # starts the store and returns: decoding and publishing go on
+
+    def busy(self) -> bool:
+        return self.storing is not None and not self.storing.done()
 
     async def flush(self) -> None:
         async with self.lock:
@@ -322,11 +330,18 @@ class _Sink:
             events, batch, sent, ticket = self.events, self.batch, self.sent, self.ticket
             self._reset()
             self.storing = asyncio.ensure_future(_store_then_ack(self.stream, events, batch, sent, ticket))
+            self.storing.add_done_callback(lambda _: self.stored.set())
 
     async def tick(self) -> None:
+        """Store what is due when nothing else will: the tail of a burst, and what gathered while
+        the previous batch was in the store (woken as that one is done)."""
         while True:
-            await asyncio.sleep(min(0.1, settings.sink_interval / 2))
-            if self.due() and not self.lock.locked() and (self.storing is None or self.storing.done()):
+            try:
+                await asyncio.wait_for(self.stored.wait(), min(0.1, settings.sink_interval / 2))
+            except TimeoutError:
+                pass
+            self.stored.clear()
+            if self.due() and not self.lock.locked() and not self.busy():
                 try:
                     await self.flush()
                 except Exception:  # the agent meets the same failure at its next flush, and restarts

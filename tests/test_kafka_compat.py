@@ -319,6 +319,34 @@ def test_noack_take_yields_a_partial_batch_within_the_interval() -> None:
     assert 0.1 < waited < 1.0
 
 
+def test_noack_take_within_zero_yields_what_the_queue_holds_at_once() -> None:
+    kafka_compat.install_fast_delivery()
+
+    async def run() -> list[list[bytes]]:
+        app = _faust_app()
+        channel = app.channel()
+        stream = app.stream(channel)
+        batches: list[list[bytes]] = []
+
+        async def two() -> None:
+            async for batch in stream.noack_take(100, within=0):
+                batches.append([event.value for event in batch])
+                if len(batches) == 2:
+                    return
+
+        task = asyncio.ensure_future(two())
+        await asyncio.sleep(0.02)
+        for offset in range(3):  # one fetch's records: in the queue before the stream runs
+            await channel.put(_event(app, offset))
+        await asyncio.sleep(0.05)
+        assert batches == [[b"v0", b"v1", b"v2"]]  # not held back to fill 100 (within=0 is no timeout)
+        await channel.put(_event(app, 3))
+        await asyncio.wait_for(task, 5)
+        return batches
+
+    assert asyncio.run(run()) == [[b"v0", b"v1", b"v2"], [b"v3"]]
+
+
 def test_noack_take_on_a_stream_with_processors_stays_faust_s() -> None:
     kafka_compat.install_fast_delivery()
 

@@ -58,6 +58,7 @@ class Probe:
         self.device = Gt06Device(device_id, "tcp")
         self.alarm = alarm
         self.sent: dict[datetime, float] = {}
+        self.sent_wall: dict[datetime, float] = {}  # the same instants on the wall clock (for the breakdown)
         self.stop = threading.Event()
 
     async def run(self, host: str, port: int) -> None:
@@ -73,6 +74,7 @@ class Probe:
                 fix = Fix(base + timedelta(seconds=step), 52.2 + step * 1e-5, 21.0, speed=30.0)
                 frame = self.device.alarm(fix, "sos") if self.alarm else self.device.position(fix)
                 self.sent[fix.time] = time.monotonic()
+                self.sent_wall[fix.time] = time.time()
                 writer.write(frame)
                 await writer.drain()
                 reply = gt06.CODEC.inspect(frame, "tcp").reply or b""
@@ -83,8 +85,16 @@ class Probe:
 
 
 async def read_events(
-    bootstrap: str, topic: str, probe: Probe, seen: dict[datetime, float], stop: threading.Event
+    bootstrap: str,
+    topic: str,
+    probe: Probe,
+    seen: dict[datetime, float],
+    stop: threading.Event,
+    stages: dict[datetime, tuple[float, float, float]] | None = None,
 ) -> None:
+    """Record when each alarm of `probe` is read; `stages`: per alarm, on the wall clock, the
+    edge's receive time (the event's server_time), the worker's produce time (the record's
+    Kafka timestamp) and the read time."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest", fetch_max_wait_ms=50)
@@ -98,6 +108,12 @@ async def read_events(
                     event = schemas.decode("events", message.value)
                     if event["device_id"] == probe.device.device_id and event["type"] == "alarm":
                         seen.setdefault(event["time"], now)
+                        if stages is not None and event["time"] not in stages:
+                            stages[event["time"]] = (
+                                event["server_time"].timestamp(),
+                                message.timestamp / 1000,
+                                time.time(),
+                            )
     finally:
         await consumer.stop()
 
@@ -124,6 +140,24 @@ def latencies(sent: dict[datetime, float], seen: dict[datetime, float]) -> list[
     return [seen[t] - at for t, at in sent.items() if t in seen]
 
 
+def breakdown(
+    sent: dict[datetime, float], stages: dict[datetime, tuple[float, float, float]]
+) -> dict[str, list[float]]:
+    """The alarm latency in its stages (wall clock: the processes share this machine's clock)."""
+    parts: dict[str, list[float]] = {
+        "socket write -> edge received": [],
+        "edge received -> worker published": [],
+        "worker published -> read": [],
+    }
+    for when, (received, published, read) in stages.items():
+        if when in sent:
+            for name, (a, b) in zip(
+                parts, ((sent[when], received), (received, published), (published, read)), strict=True
+            ):
+                parts[name].append(b - a)
+    return parts
+
+
 def run(devices: int, rate: float, duration: float, root: Path) -> None:
     from trackpipe.chaos import Load
     from trackpipe.launcher import start_pipeline, stop_pipeline
@@ -132,6 +166,7 @@ def run(devices: int, rate: float, duration: float, root: Path) -> None:
     stop = threading.Event()
     alarm, row = Probe(ALARM_PROBE, alarm=True), Probe(ROW_PROBE, alarm=False)
     events: dict[datetime, float] = {}
+    stages: dict[datetime, tuple[float, float, float]] = {}
     rows: dict[datetime, float] = {}
     load = Load(devices=devices, rate=rate)
     try:
@@ -144,7 +179,7 @@ def run(devices: int, rate: float, duration: float, root: Path) -> None:
         threads.append(
             threading.Thread(
                 target=asyncio.run,
-                args=(read_events(p.bootstrap(), p.settings.topic("events"), alarm, events, stop),),
+                args=(read_events(p.bootstrap(), p.settings.topic("events"), alarm, events, stop, stages),),
                 daemon=True,
             )
         )
@@ -167,6 +202,8 @@ def run(devices: int, rate: float, duration: float, root: Path) -> None:
         f"  row latency (socket write -> SELECT returns it, polled every {POLL * 1000:.0f} ms): "
         f"{percentiles(latencies(row.sent, rows))}"
     )
+    for name, part in breakdown(alarm.sent_wall, stages).items():
+        print(f"    {name}: {percentiles(part)}")
     missing = len(alarm.sent) - len(latencies(alarm.sent, events))
     if missing:
         print(f"  ({missing} alarm probes not seen on tracker.events within the run)")

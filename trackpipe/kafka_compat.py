@@ -315,12 +315,16 @@ def _plain(stream: Any) -> bool:
 
 async def take_batches(stream: Any, max_: int, within: Any) -> AsyncGenerator[list[Any], None]:
     """`noack_take` for a plain stream: lists of up to `max_` events, each yielded once full or
-    `within` seconds after the previous one (if not empty); events are not acked here."""
+    `within` seconds after the previous one (if not empty) -- with `within` 0, as soon as the
+    queue is empty (under load the queue fills while the caller works on the last batch: batches
+    grow by themselves, and an event idle traffic brings waits for nothing); events are not acked
+    here."""
     from mode.utils.times import want_seconds
 
     channel = stream.channel.__aiter__()
     queue = channel.queue
-    timeout = want_seconds(within) if within else None
+    timeout = None if within is None else want_seconds(within)
+    at_once = timeout == 0  # within 0: what the queue holds is a batch as soon as it holds one
     loop = asyncio.get_running_loop()
     enable_acks = stream.enable_acks
     stream.enable_acks = False
@@ -338,9 +342,9 @@ async def take_batches(stream: Any, max_: int, within: Any) -> AsyncGenerator[li
                     event = take(queue.get_nowait())  # raises what was thrown into the channel
                     if event is not None:
                         batch.append(event)
-                if len(batch) >= max_:
+                if len(batch) >= max_ or (at_once and batch):
                     break
-                left = None if deadline is None else deadline - loop.time()
+                left = None if deadline is None or at_once else deadline - loop.time()
                 if left is not None and left <= 0:
                     break
                 waited = await stream.wait_first(queue.get(), timeout=left)
