@@ -12,19 +12,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
 
 from trackpipe.config import Settings
+from trackpipe.produce import produce_batches
 
 from .spool import Spool, read_segment
 
 log = logging.getLogger("trackpipe.edge.kafka")
+
+
+def _follow(future: asyncio.Future[Any], place: int, batch: asyncio.Future[Any]) -> None:
+    """Settle a record's future as its batch's confirmation was: the record's metadata is the
+    batch's with the record's own offset (the spool keeps records by offset, and takes an offset
+    confirmed twice for a broker that lost data)."""
+    if future.done():
+        return
+    if batch.cancelled():
+        future.cancel()
+    elif (exc := batch.exception()) is not None:
+        future.set_exception(exc)
+    else:
+        meta = batch.result()
+        future.set_result(meta._replace(offset=meta.offset + place) if place else meta)
 
 
 class KafkaUnavailable(Exception):
@@ -46,6 +62,8 @@ class Publisher:
         self._stopping = False
         self.last_error: str | None = None  # why the last publish failed; None once Kafka answers again
         self._probe: asyncio.Task[None] | None = None
+        self._pending: list[tuple[str, bytes | None, bytes, asyncio.Future[Any]]] = []  # for the next batches
+        self._flusher: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -127,13 +145,37 @@ class Publisher:
         spool = self.spool
         if spool is not None and spool.full:
             raise KafkaUnavailable(f"spool full ({spool.bytes} bytes not yet stored by the worker)")
-        try:
-            future = await self._producer.send(topic, value, key=key)
-        except KafkaError as exc:
-            raise KafkaUnavailable(self._failed(f"kafka refused the record: {exc!r}")) from exc
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((topic, key, value, future))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="kafka-batches")
         if self.keeper is not None:  # spooled when confirmed, before the awaiting pump resumes
             future.add_done_callback(self.keeper.on_confirmed(topic, key, value))
         return future
+
+    async def _flush(self) -> None:
+        """Hand what every connection sent since the last turn to the producer, one batch per
+        partition (`trackpipe.produce`); each record's future follows its batch's confirmation.
+        Runs while records keep coming; then ends (the next `send` starts it again)."""
+        try:
+            while self._pending:
+                pending, self._pending = self._pending, []
+                by_topic: dict[str, list[tuple[bytes | None, bytes, asyncio.Future[Any]]]] = {}
+                for topic, key, value, future in pending:
+                    by_topic.setdefault(topic, []).append((key, value, future))
+                for topic, records in by_topic.items():
+                    try:
+                        assert self._producer is not None
+                        sent = await produce_batches(self._producer, topic, [(k, v) for k, v, _ in records])
+                    except Exception as exc:  # KafkaError, a metadata timeout ...: nothing of these is acked
+                        for _, _, future in records:
+                            if not future.done():
+                                future.set_exception(exc)
+                        continue
+                    for (batch, place), (_, _, future) in zip(sent, records, strict=True):
+                        batch.add_done_callback(functools.partial(_follow, future, place))
+        finally:
+            self._flusher = None
 
     @contextlib.asynccontextmanager
     async def deadline(self) -> AsyncIterator[None]:
@@ -156,6 +198,9 @@ class Publisher:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._flusher is not None:  # what was sent reaches the producer (its stop flushes it)
+            with contextlib.suppress(Exception):
+                await self._flusher
         if self._probe is not None:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

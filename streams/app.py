@@ -19,14 +19,15 @@ deviceOffline for local devices silent longer than their timeout, the same way.
 
 All topics have the same partition count and are keyed by device id, so the
 `devices` table partition that `decode` reads is always local to the worker
-(co-partitioning).  `decode` takes what arrived within `publish_interval` (0.1 s), decodes it
-and hands its alarm and derived events, positions and dead letters to Kafka at once, one produce
-batch per partition: an alarm never waits for the store.  The decoded rows gather in `_Sink`
-until `sink_batch` frames or `sink_interval` seconds, then one columnar INSERT per table; the raw
-events are acked only after the INSERTs succeeded and Kafka confirmed every publish, so a crash
-re-delivers, and re-delivered rows collapse in the ReplacingMergeTree.  Decoding and publishing
-go on while one batch is in the store (one at a time, acks in order); a second batch due while
-the first is still being stored waits for it (back-pressure).
+(co-partitioning).  `decode` takes what the stream holds (`publish_interval` 0: at once; under
+load it fills while the last batch is worked on), decodes it and hands its alarm and derived
+events, positions and dead letters to Kafka at once, one produce batch per partition: an alarm
+never waits for the store.  The decoded rows gather in `_Sink` until `sink_batch` frames or
+`sink_interval` seconds, then one columnar INSERT per table; the raw events are acked only after
+the INSERTs succeeded and Kafka confirmed every publish, so a crash re-delivers, and re-delivered
+rows collapse in the ReplacingMergeTree.  Decoding and publishing go on while one batch is in the
+store (one at a time, acks in order); the next gathers meanwhile, and only at twice `sink_batch`
+frames does the agent wait for the store (back-pressure).
 
 Insert errors are told apart (`store.is_rejection`): while the store is down the same rows
 are retried with backoff; a block the store refuses (rows it can never take, or too many
@@ -52,12 +53,12 @@ from typing import Any
 import faust
 import orjson
 from aiohttp import web
-from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 
 from trackpipe import group_compat, kafka_compat, metrics, schemas, store
 from trackpipe.config import Settings
 from trackpipe.geofences import FenceRecord, decode_record
+from trackpipe.produce import partitioner as _partitioner
+from trackpipe.produce import produce_batches
 
 from . import derive
 from .process import Batch, deadletter, process
@@ -93,8 +94,6 @@ devices_topic = app.topic(settings.topic("devices"), key_type=bytes, value_type=
 positions_topic = app.topic(settings.topic("positions"), key_type=bytes, value_type=bytes)
 events_topic = app.topic(settings.topic("events"), key_type=bytes, value_type=bytes)
 deadletter_topic = app.topic(settings.topic("deadletter"), key_type=bytes, value_type=bytes)
-
-_partitioner = DefaultPartitioner()  # Faust's producer uses it too (no producer_partitioner set)
 
 devices = app.Table("devices", default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions)
 geofences_topic = app.topic(settings.topic("geofences"), key_type=bytes, value_type=bytes)
@@ -461,30 +460,7 @@ async def _publish(topic: faust.TopicT, kind: str, records: list[tuple[bytes, di
     kafka = getattr(app.producer, "_producer", None)  # aiokafka's producer under Faust's: it has the batch API
     if kafka is None or not hasattr(kafka, "create_batch"):
         return [await app.producer.send(name, key, value, None, None, None) for key, value in messages]
-    return await produce_batches(kafka, name, messages)
-
-
-async def produce_batches(kafka: AIOKafkaProducer, topic: str, messages: list[tuple[bytes, bytes]]) -> list[Any]:
-    """One produce batch per partition (each message on its key's partition, as Kafka's default
-    partitioner places it; in order within a partition) instead of one future per message."""
-    partitions = sorted(await kafka.partitions_for(topic))
-    by_partition: dict[int, list[tuple[bytes, bytes]]] = {}
-    for key, value in messages:
-        by_partition.setdefault(_partitioner(key, partitions, partitions), []).append((key, value))
-    sent = []
-    for partition, items in by_partition.items():
-        batch = kafka.create_batch()
-        for key, value in items:
-            if batch.append(key=key, value=value, timestamp=None) is None:  # full (now closed): send it
-                if batch.record_count():
-                    sent.append(await kafka.send_batch(batch, topic, partition=partition))
-                batch = kafka.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:  # larger than a batch
-                    sent.append(await kafka.send(topic, value, key=key, partition=partition))
-                    batch = kafka.create_batch()
-        if batch.record_count():
-            sent.append(await kafka.send_batch(batch, topic, partition=partition))
-    return sent
+    return list({batch for batch, _ in await produce_batches(kafka, name, messages)})  # one per batch
 
 
 def _by_device(rows: list[dict[str, Any]]) -> list[tuple[bytes, dict[str, Any]]]:

@@ -237,6 +237,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not settings.kafka_bootstrap:
         raise CliError("KAFKA_BOOTSTRAP_SERVERS is not set (`trackpipe run` sets it)")
     os.environ["TRACKPIPE_DATA_DIR"] = str(settings.data_dir)
+    from . import loops
+
+    try:
+        if loops.choose("worker") == "uvloop":  # only when asked for: `auto` keeps the worker on asyncio
+            import mode.loop
+
+            mode.loop.use("uvloop")  # the event-loop policy Faust's worker creates its loop under
+            logging.getLogger("trackpipe.loops").info("worker: event loop uvloop")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     from trackpipe.streams.app import app
 
     sys.argv = ["trackpipe-worker", "worker", "--without-web", "-l", settings.log_level]

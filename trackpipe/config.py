@@ -62,7 +62,7 @@ class Settings:
     # streams
     sink_batch: int = 5000
     sink_interval: float = 1.0  # s: rows are stored (and frames acked) in batches of sink_batch or this old
-    publish_interval: float = 0.1  # s: what arrived within this is decoded and published at once
+    publish_interval: float = 0.0  # s: decode gathers what arrives within this (0: what is there, at once)
     late_after: float = 600.0  # s: a point older than this on arrival is stored as archive
     # derived events (streams/rules.py): deployment defaults; a device's registry entry
     # (`devices add --speed-limit --offline-after`) wins for those two

@@ -1,5 +1,5 @@
 """The decode agent's building blocks: `process` asks the registry once per device per frame,
-`Batch` gathers a batch's rows for one INSERT per table, and `produce_batches` (streams.app)
+`Batch` gathers a batch's rows for one INSERT per table, and `produce_batches` (trackpipe.produce)
 puts every message on its key's partition, in order, through a real embedded broker."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ async def _consume_all(bootstrap: str, topic: str, expected: int) -> list[Any]:
 
 
 def test_every_message_on_its_keys_partition_in_order(bootstrap: str) -> None:
-    from trackpipe.streams.app import produce_batches
+    from trackpipe.produce import produce_batches
 
     topic = "batched"
     keys = [f"dev-{n}".encode() for n in range(25)]
@@ -94,11 +94,22 @@ def test_every_message_on_its_keys_partition_in_order(bootstrap: str) -> None:
         await producer.start()
         try:
             sent = await produce_batches(producer, topic, messages)
-            assert len(sent) < len(messages) / 5  # batches, not one future per message
-            await asyncio.gather(*sent)
+            assert len(sent) == len(messages)  # each message's confirmation ...
+            batches = {batch for batch, _ in sent}
+            assert len(batches) < len(messages) / 5  # ... is its batch's, not one future per message
+            await asyncio.gather(*batches)
+            offsets = [
+                (m, b.result().partition, b.result().offset + place)
+                for m, (b, place) in zip(messages, sent, strict=True)
+            ]
         finally:
             await producer.stop()
-        return await _consume_all(bootstrap, topic, len(messages))
+        got = await _consume_all(bootstrap, topic, len(messages))
+        # each message's own offset: its batch's plus its place in it
+        assert sorted((k, v, p, o) for (k, v), p, o in offsets) == sorted(
+            (m.key, m.value, m.partition, m.offset) for m in got
+        )
+        return got
 
     got = asyncio.run(run())
     assert sorted((m.key, m.value) for m in got) == sorted(messages)
@@ -109,3 +120,46 @@ def test_every_message_on_its_keys_partition_in_order(bootstrap: str) -> None:
         assert [m.value for m in sorted(got, key=lambda m: m.offset) if m.key == key] == [
             v for k, v in messages if k == key
         ]
+
+
+def test_the_edge_publisher_batches_what_connections_send_in_one_turn(bootstrap: str, tmp_path: Path) -> None:
+    """Records sent by many connections in one loop turn go out in shared batches, and each
+    record's confirmation carries its own offset: the spool keeps them by offset, and an offset
+    confirmed twice would read as a broker that lost data."""
+    from trackpipe.edge.publisher import Publisher
+    from trackpipe.edge.spool import Spool
+
+    topic = "edge-batched"
+
+    async def run() -> tuple[list[Any], list[Any], Any]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+        finally:
+            await admin.close()
+        publisher = Publisher(bootstrap, timeout=10.0, spool=Spool(tmp_path / "spool"), group="g")
+        await publisher.start(wait=True)
+        try:
+
+            async def connection(n: int) -> list[tuple[bytes, bytes, Any]]:
+                key = f"dev-{n}".encode()
+                futures = [
+                    (key, b"%d:%d" % (n, i), await publisher.send(topic, b"%d:%d" % (n, i), key)) for i in range(5)
+                ]
+                async with publisher.deadline():
+                    for _, _, future in futures:
+                        await publisher.confirm(future)
+                return futures
+
+            sent = [f for one in await asyncio.gather(*(connection(n) for n in range(40))) for f in one]
+            lost = publisher.keeper._lost if publisher.keeper is not None else None
+        finally:
+            await publisher.stop()
+        return sent, await _consume_all(bootstrap, topic, len(sent)), lost
+
+    sent, got, lost = asyncio.run(run())
+    confirmed = sorted((k, v, f.result().partition, f.result().offset) for k, v, f in sent)
+    assert confirmed == sorted((m.key, m.value, m.partition, m.offset) for m in got)
+    assert lost is False
+    assert len({(f.result().partition, f.result().offset) for _, _, f in sent}) == len(sent) == 200
