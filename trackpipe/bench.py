@@ -554,7 +554,8 @@ def main() -> None:
     for name in ("devices", "frames", "cell_frames", "edge_rounds", "clients"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.edge_only:
+
+    def edge() -> None:
         edge_throughput(
             [args.devices] if args.devices else list(DEVICE_COUNTS),
             [args.traffic] if args.traffic else list(TRAFFIC),
@@ -564,19 +565,14 @@ def main() -> None:
             args.clients,
             args.cell_frames,
         )
+
+    if args.edge_only:
+        edge()
         return
     detection_cost(max(args.rounds, 5))
     if args.detection_only:
         return
-    edge_throughput(
-        [args.devices] if args.devices else list(DEVICE_COUNTS),
-        [args.traffic] if args.traffic else list(TRAFFIC),
-        [args.loop] if args.loop else list(LOOPS),
-        args.frames,
-        args.edge_rounds or args.rounds,
-        args.clients,
-        args.cell_frames,
-    )
+    edge()
     if args.latency_points > 0:
         pipeline_figures(args.latency_points, args.latency_devices)
     if args.worker_frames > 0:
