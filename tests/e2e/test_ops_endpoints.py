@@ -140,8 +140,12 @@ def test_metrics_health_ready_and_status_of_a_running_pipeline(tmp_path: Path) -
 
         def worker_done() -> Samples | None:
             s = _scrape(worker)
-            stored = _value(s, "trackpipe_worker_rows_inserted_total", table="positions") >= 4
-            return s if stored and _value(s, "trackpipe_worker_rows_inserted_total", table="deadletter") >= 1 else None
+            # a batch's tables are inserted one after another: a scrape may fall between them
+            stored = all(
+                _value(s, "trackpipe_worker_rows_inserted_total", table=table) >= least
+                for table, least in (("positions", 4), ("device_status", 2), ("deadletter", 1))
+            )
+            return s if stored else None
 
         found = _wait(worker_done, "the worker's rows")
         assert _value(found, "trackpipe_worker_frames_consumed_total") == frames + 1  # every frame published
