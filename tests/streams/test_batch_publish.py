@@ -61,6 +61,15 @@ def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop(broker, 5)
 
 
+async def _create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    finally:
+        await admin.close()
+
+
 async def _consume_all(bootstrap: str, topic: str, expected: int) -> list[Any]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     await consumer.start()
@@ -84,12 +93,7 @@ def test_every_message_on_its_keys_partition_in_order(bootstrap: str) -> None:
     messages.insert(1500, (keys[3], b"big:" + b"y" * 4000))  # larger than a whole batch
 
     async def run() -> list[Any]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
-        finally:
-            await admin.close()
+        await _create_topic(bootstrap, topic, 4)
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_batch_size=1024)
         await producer.start()
         try:
@@ -132,12 +136,7 @@ def test_the_edge_publisher_batches_what_connections_send_in_one_turn(bootstrap:
     topic = "edge-batched"
 
     async def run() -> tuple[list[Any], list[Any], Any]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        finally:
-            await admin.close()
+        await _create_topic(bootstrap, topic, 3)
         publisher = Publisher(bootstrap, timeout=10.0, spool=Spool(tmp_path / "spool"), group="g")
         await publisher.start(wait=True)
         try:
