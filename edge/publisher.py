@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
+import time
+from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -28,19 +29,48 @@ from .spool import Spool, read_segment
 log = logging.getLogger("trackpipe.edge.kafka")
 
 
-def _follow(future: asyncio.Future[Any], place: int, batch: asyncio.Future[Any]) -> None:
-    """Settle a record's future as its batch's confirmation was: the record's metadata is the
-    batch's with the record's own offset (the spool keeps records by offset, and takes an offset
-    confirmed twice for a broker that lost data)."""
-    if future.done():
-        return
-    if batch.cancelled():
-        future.cancel()
-    elif (exc := batch.exception()) is not None:
-        future.set_exception(exc)
-    else:
-        meta = batch.result()
-        future.set_result(meta._replace(offset=meta.offset + place) if place else meta)
+class Sender(Protocol):
+    """Who hands records to `Publisher.submit`: told of each record's outcome, then, once per
+    confirmed (or failed) batch, that its records of that batch are settled."""
+
+    def record_done(self, token: Any, error: Exception | None, partition: int, offset: int) -> None:
+        """`error` None: Kafka confirmed the record at (`partition`, `offset`); else both are -1."""
+
+    def records_done(self) -> None: ...
+
+
+class Confirmed(NamedTuple):
+    partition: int
+    offset: int
+
+
+class _Futures:
+    """The `Sender` behind `Publisher.send`: each record's outcome settles its future."""
+
+    def record_done(self, token: Any, error: Exception | None, partition: int, offset: int) -> None:
+        if not token.done():
+            if error is None:
+                token.set_result(Confirmed(partition, offset))
+            else:
+                token.set_exception(error)
+
+    def records_done(self) -> None:
+        pass
+
+
+_FUTURES = _Futures()
+
+
+class _Batch:
+    """Records handed to the producer in one produce batch, settled together."""
+
+    __slots__ = ("due", "members", "settled", "topic")
+
+    def __init__(self, topic: str, due: float) -> None:
+        self.topic = topic
+        self.due = due  # monotonic time by which Kafka must have confirmed it
+        self.members: list[tuple[int, bytes | None, bytes, Sender, Any]] = []  # place, key, value, sender, token
+        self.settled = False
 
 
 class KafkaUnavailable(Exception):
@@ -55,15 +85,17 @@ class Publisher:
         self.timeout = timeout
         self.spool = spool
         self.keeper = SpoolKeeper(self, spool, group) if spool is not None else None
-        self._options = {"acks": "all", "linger_ms": 5, "request_timeout_ms": int(timeout * 1000)} | producer_options
+        self._options = {"acks": "all", "linger_ms": 0, "request_timeout_ms": int(timeout * 1000)} | producer_options
         self._producer: AIOKafkaProducer | None = None
         self._ready = asyncio.Event()
         self._starter: asyncio.Task[None] | None = None
         self._stopping = False
         self.last_error: str | None = None  # why the last publish failed; None once Kafka answers again
         self._probe: asyncio.Task[None] | None = None
-        self._pending: list[tuple[str, bytes | None, bytes, asyncio.Future[Any]]] = []  # for the next batches
+        self._pending: list[tuple[str, bytes | None, bytes, Sender, Any]] = []  # for the next batches
         self._flusher: asyncio.Task[None] | None = None
+        self._unsettled: deque[_Batch] = deque()  # handed to the producer, in order
+        self._watcher: asyncio.TimerHandle | None = None
 
     @property
     def connected(self) -> bool:
@@ -132,50 +164,133 @@ class Publisher:
     async def wait_ready(self) -> None:
         await self._ready.wait()
 
+    def submit(self, topic: str, key: bytes | None, value: bytes, sender: Sender, token: Any) -> None:
+        """Hand one record to the producer without waiting: once Kafka confirmed its batch (and,
+        when spooling, the record is in the spool on disk) `sender.record_done(token, None)`,
+        else `record_done(token, KafkaUnavailable)`; after each batch, `sender.records_done()`.
+        Raises KafkaUnavailable at once when the spool is full.  Records still waiting for a
+        producer fail after the publish timeout, and so does a batch Kafka did not confirm."""
+        spool = self.spool
+        if spool is not None and spool.full:
+            raise KafkaUnavailable(f"spool full ({spool.bytes} bytes not yet stored by the worker)")
+        self._pending.append((topic, key, value, sender, token))
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="kafka-batches")
+
     async def send(self, topic: str, value: bytes, key: bytes | None) -> asyncio.Future[Any]:
-        """Hand one record to the producer; the returned future resolves once Kafka confirmed it.
-        (aiokafka bounds this wait itself by request_timeout_ms, our publish timeout.)"""
+        """`submit` for a caller that awaits: the returned future resolves once Kafka confirmed
+        the record (await it with `confirm`, inside `deadline`)."""
+        await self._wait_ready()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.submit(topic, key, value, _FUTURES, future)
+        return future
+
+    async def _wait_ready(self) -> None:
         if not self._ready.is_set():
             try:
                 async with asyncio.timeout(self.timeout):
                     await self._ready.wait()
             except TimeoutError:
                 raise KafkaUnavailable(self._failed(f"kafka {self.bootstrap} not reachable")) from None
-        assert self._producer is not None
-        spool = self.spool
-        if spool is not None and spool.full:
-            raise KafkaUnavailable(f"spool full ({spool.bytes} bytes not yet stored by the worker)")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((topic, key, value, future))
-        if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="kafka-batches")
-        if self.keeper is not None:  # spooled when confirmed, before the awaiting pump resumes
-            future.add_done_callback(self.keeper.on_confirmed(topic, key, value))
-        return future
 
     async def _flush(self) -> None:
-        """Hand what every connection sent since the last turn to the producer, one batch per
-        partition (`trackpipe.produce`); each record's future follows its batch's confirmation.
-        Runs while records keep coming; then ends (the next `send` starts it again)."""
+        """Hand what every sender submitted since the last turn to the producer, one batch per
+        partition (`trackpipe.produce`); each batch settles its records together (`_settle`).
+        Runs while records keep coming; then ends (the next `submit` starts it again)."""
         try:
             while self._pending:
+                try:
+                    await self._wait_ready()
+                except KafkaUnavailable as exc:
+                    pending, self._pending = self._pending, []
+                    self._fail_records(pending, exc)
+                    continue
                 pending, self._pending = self._pending, []
-                by_topic: dict[str, list[tuple[bytes | None, bytes, asyncio.Future[Any]]]] = {}
-                for topic, key, value, future in pending:
-                    by_topic.setdefault(topic, []).append((key, value, future))
+                by_topic: dict[str, list[tuple[str, bytes | None, bytes, Sender, Any]]] = {}
+                for record in pending:
+                    by_topic.setdefault(record[0], []).append(record)
                 for topic, records in by_topic.items():
                     try:
                         assert self._producer is not None
-                        sent = await produce_batches(self._producer, topic, [(k, v) for k, v, _ in records])
+                        sent = await produce_batches(self._producer, topic, [(r[1], r[2]) for r in records])
                     except Exception as exc:  # KafkaError, a metadata timeout ...: nothing of these is acked
-                        for _, _, future in records:
-                            if not future.done():
-                                future.set_exception(exc)
+                        self._fail_records(records, KafkaUnavailable(self._failed(f"kafka refused: {exc!r}")))
                         continue
-                    for (batch, place), (_, _, future) in zip(sent, records, strict=True):
-                        batch.add_done_callback(functools.partial(_follow, future, place))
+                    due = time.monotonic() + self.timeout
+                    batches: dict[int, tuple[asyncio.Future[Any], _Batch]] = {}
+                    for (future, place), (_, key, value, sender, token) in zip(sent, records, strict=True):
+                        entry = batches.get(id(future))
+                        if entry is None:
+                            entry = batches[id(future)] = (future, _Batch(topic, due))
+                        entry[1].members.append((place, key, value, sender, token))
+                    for future, batch in batches.values():
+                        self._unsettled.append(batch)
+                        future.add_done_callback(lambda f, b=batch: self._settle(b, f))
+                    self._watch()
         finally:
             self._flusher = None
+
+    def _settle(self, batch: _Batch, future: asyncio.Future[Any]) -> None:
+        """A batch's confirmation came: spool its records (one write for the batch) before any
+        sender hears of it, then tell each sender; or tell each of the failure."""
+        if batch.settled:  # failed by the watchdog already
+            return
+        batch.settled = True
+        if future.cancelled() or future.exception() is not None:
+            why = "cancelled" if future.cancelled() else repr(future.exception())
+            self._fail_batch(batch, KafkaUnavailable(self._failed(f"kafka refused the record: {why}")))
+            return
+        meta = future.result()
+        keeper = self.keeper
+        if keeper is not None:
+            for place, key, value, _, _ in batch.members:
+                keeper.confirmed(batch.topic, meta.partition, meta.offset + place, key, value)
+            assert self.spool is not None
+            self.spool.flush()  # what was confirmed is on disk before any ack is written
+        self._tell(batch.members, None, meta.partition, meta.offset)
+
+    def _fail_batch(self, batch: _Batch, error: Exception) -> None:
+        batch.settled = True
+        self._tell(batch.members, error)
+
+    def _fail_records(self, records: list[tuple[str, bytes | None, bytes, Sender, Any]], error: Exception) -> None:
+        self._tell([(0, r[1], r[2], r[3], r[4]) for r in records], error)
+
+    @staticmethod
+    def _tell(
+        members: list[tuple[int, bytes | None, bytes, Sender, Any]],
+        error: Exception | None,
+        partition: int = -1,
+        base: int = -1,
+    ) -> None:
+        """Each record's outcome to its sender (a confirmed record's offset: the batch's base
+        offset plus its place), then `records_done` once per sender."""
+        senders: dict[int, Sender] = {}
+        for place, _, _, sender, token in members:
+            sender.record_done(token, error, partition, base + place if error is None else -1)
+            senders[id(sender)] = sender
+        for sender in senders.values():
+            try:
+                sender.records_done()
+            except Exception:  # one sender's bug must not keep the others from their acks
+                log.exception("a sender failed on its confirmations")
+
+    def _watch(self) -> None:
+        """Fail the batches Kafka has not confirmed within the publish timeout (checked every
+        quarter second while any is unsettled; the producer's own request timeout is the same,
+        this bounds the wait whatever the producer does)."""
+        unsettled = self._unsettled
+        now = time.monotonic()
+        while unsettled and (unsettled[0].settled or unsettled[0].due <= now):
+            batch = unsettled.popleft()
+            if not batch.settled:
+                self._fail_batch(batch, KafkaUnavailable(self._failed("kafka did not confirm in time")))
+        if unsettled and self._watcher is None and not self._stopping:
+            self._watcher = asyncio.get_running_loop().call_later(0.25, self._rewatch)
+
+    def _rewatch(self) -> None:
+        self._watcher = None
+        self._watch()
 
     @contextlib.asynccontextmanager
     async def deadline(self) -> AsyncIterator[None]:
@@ -185,14 +300,13 @@ class Publisher:
                 yield
         except TimeoutError:
             raise KafkaUnavailable(self._failed("kafka did not confirm in time")) from None
-        finally:
-            if self.spool is not None:
-                self.spool.flush()  # what was confirmed is on disk before any ack is written
 
     async def confirm(self, future: asyncio.Future[Any]) -> None:
         """Wait for Kafka's confirmation of one record (inside `deadline`)."""
         try:
             await future
+        except KafkaUnavailable:
+            raise
         except Exception as exc:
             raise KafkaUnavailable(self._failed(f"kafka refused the record: {exc!r}")) from exc
 
@@ -215,6 +329,10 @@ class Publisher:
                 pass
         if self._producer is not None:
             await self._producer.stop()
+            await asyncio.sleep(0)  # the last confirmations settle (and spool) before the spool closes
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
         if self.spool is not None:
             self.spool.close()
 
@@ -252,19 +370,15 @@ class SpoolKeeper:
             log.warning("spool: %d segment(s) from an earlier run; publishing them again", len(self._resend))
         self._task = asyncio.create_task(self._run(), name="spool-keeper")
 
-    def on_confirmed(self, topic: str, key: bytes | None, value: bytes) -> Any:
-        def confirmed(future: asyncio.Future[Any]) -> None:
-            if future.cancelled() or future.exception() is not None:
-                return
-            meta = future.result()
-            tp = (topic, meta.partition)
-            if meta.offset <= self._highest.get(tp, -1):
-                self._lost = True
-            else:
-                self._highest[tp] = meta.offset
-            self.spool.record(topic, meta.partition, meta.offset, key, value)
-
-        return confirmed
+    def confirmed(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes) -> None:
+        """Kafka confirmed this record at `offset`: spool it (written at the batch's flush); an
+        offset not above the partition's highest so far means the broker lost records."""
+        tp = (topic, partition)
+        if offset <= self._highest.get(tp, -1):
+            self._lost = True
+        else:
+            self._highest[tp] = offset
+        self.spool.record(topic, partition, offset, key, value)
 
     async def _run(self) -> None:
         while True:

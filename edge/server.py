@@ -5,8 +5,9 @@ Per TCP connection (`TcpConnection`):
   bytes and time) -> frame the stream incrementally -> `inspect` each frame (id,
   reply, checksum) -> publish it to `tracker.raw` -> once Kafka confirmed the
   frame, write the reply the protocol needs.  Frames and replies stay in order;
-  a pump task exists only while a connection has unconfirmed frames, so idle
-  connections cost no task.
+  no task per connection or frame: the publisher batches every connection's
+  records per loop turn and calls each connection back once per confirmed batch
+  (`records_done`), which writes its acks in one write.
 
 Per UDP datagram (`UdpEndpoint`): detect, split, identify (ids learned from a
 login are remembered per source address with a TTL), publish, reply to the
@@ -40,6 +41,7 @@ from collections import deque
 from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from trackpipe.protocols import registry
 from trackpipe.protocols.base import Codec, FrameInfo, Framer, FramingError, ProtocolError
@@ -55,6 +57,13 @@ log = logging.getLogger("trackpipe.edge")
 
 Clock = Callable[[], datetime]
 UNREGISTERED = "unregistered device"  # dead-letter reason under TRACKPIPE_UNREGISTERED=reject
+#: the raw record's fields that stay the same over a connection (encoded once per connection)
+_RAW = schemas.spliced(
+    "raw",
+    frozenset(
+        ("protocol", "device_id", "transport", "peer_host", "peer_port", "local_port", "connection_id", "edge_id")
+    ),
+)
 RECEIVE_BUFFER = 65536  # bytes read from one TCP socket at a time (one buffer for all connections)
 
 
@@ -261,6 +270,9 @@ class _Outgoing:
     value: bytes
     reply: bytes | None = None
     close_after: str | None = None  # close the connection with this reason once sent
+    handed: float = 0.0  # monotonic time it went to the publisher
+    done: bool = False  # its outcome came (`error` None: Kafka confirmed it)
+    error: Exception | None = None
 
 
 class Edge:
@@ -385,24 +397,20 @@ class Edge:
     def new_connection_id(self) -> str:
         return f"{self.settings.edge_id}-{self._epoch}-{next(self._conn_ids)}"
 
-    def raw_record(
+    def raw_runs(
         self,
-        frame: bytes,
         codec: Codec,
-        info: FrameInfo,
         device_id: str | None,
         transport: str,
         peer: tuple[str, int],
         connection_id: str,
-        seq: int,
         local_port: int,
-    ) -> bytes:
-        return schemas.encode(
-            "raw",
+    ) -> tuple[bytes, ...]:
+        """The raw record's fields that stay the same over a connection's frames, encoded once
+        (`raw_record` splices them in)."""
+        return _RAW.bind(
             {
-                "frame": frame,
                 "protocol": codec.name,
-                "kind": info.kind,
                 "device_id": device_id,
                 "transport": transport,
                 "peer_host": peer[0],
@@ -410,10 +418,12 @@ class Edge:
                 "local_port": local_port,
                 "connection_id": connection_id,
                 "edge_id": self.settings.edge_id,
-                "received_at": self.clock(),
-                "seq": seq,
-            },
+            }
         )
+
+    def raw_record(self, frame: bytes, info: FrameInfo, seq: int, runs: tuple[bytes, ...]) -> bytes:
+        """The `tracker.raw` record of one frame, the connection's fields from `raw_runs`."""
+        return _RAW.encode({"frame": frame, "kind": info.kind, "received_at": self.clock(), "seq": seq}, runs)
 
     def deadletter_allowed(self, host: str, reason: str) -> bool:
         """Within the dead-letter rate of this source host and of the whole edge?  Beyond it
@@ -480,7 +490,7 @@ class Edge:
 
 
 class TcpConnection(asyncio.BufferedProtocol):
-    """One device connection.  All decisions are synchronous; only the pump awaits Kafka.
+    """One device connection.  All decisions are synchronous; nothing awaits (Kafka calls back).
 
     Slotted and lazy (no timer, queue or detection buffer until needed) so that an idle
     logged-in connection costs little beyond its transport; bytes are read into one
@@ -498,8 +508,8 @@ class TcpConnection(asyncio.BufferedProtocol):
         "_n",
         "_opened",
         "_paused",
-        "_pump",
         "_queue",
+        "_runs",
         "_seq",
         "_slot",
         "_tally",
@@ -521,11 +531,11 @@ class TcpConnection(asyncio.BufferedProtocol):
         self.device_id: str | None = None
         self._head: bytearray | None = None  # bytes seen while detecting
         self._seq = 0
-        self._queue: deque[_Outgoing] | None = None
-        self._pump: asyncio.Task[None] | None = None
+        self._runs: tuple[bytes, ...] | None = None  # the raw record's per-connection bytes (`Edge.raw_runs`)
+        self._queue: deque[_Outgoing] | None = None  # handed to the publisher, not yet acked
         self._paused = False
         self._closing = False  # read nothing more
-        self._close_pending = False  # close once the pump has published what was received
+        self._close_pending = False  # close once what was received is published
         self._opened = 0.0
         self._last_activity = 0.0
         self._frame_started: float | None = None  # loop time of the first byte of an incomplete frame
@@ -655,6 +665,7 @@ class TcpConnection(asyncio.BufferedProtocol):
             if self.device_id is not None:
                 log.info("%s device id changed %s -> %s", self.connection_id, self.device_id, info.device_id)
             self.device_id = info.device_id
+            self._runs = None
         if self.edge.rejects(self.device_id):  # no ack, no raw record: a dead letter, then the close
             detail = f"device {self.device_id} is not registered (TRACKPIPE_UNREGISTERED=reject)"
             self._deadletter(UNREGISTERED, detail, frame, close_after=f"unregistered device {self.device_id}")
@@ -666,9 +677,12 @@ class TcpConnection(asyncio.BufferedProtocol):
             tally[1] += len(frame)
         seq = self._seq
         self._seq += 1
-        value = self.edge.raw_record(
-            frame, self.codec, info, self.device_id, "tcp", self.peer, self.connection_id, seq, self.local_port
-        )
+        runs = self._runs
+        if runs is None:  # the first frame, or the device id changed
+            runs = self._runs = self.edge.raw_runs(
+                self.codec, self.device_id, "tcp", self.peer, self.connection_id, self.local_port
+            )
+        value = self.edge.raw_record(frame, info, seq, runs)
         self._enqueue(
             _Outgoing(self.edge.raw_topic, self._key(), value, self.edge.reply(self.codec, frame, info, "tcp"))
         )
@@ -704,7 +718,7 @@ class TcpConnection(asyncio.BufferedProtocol):
         )
         self._enqueue(_Outgoing(self.edge.deadletter_topic, self._key(), value, None, close_after))
         if close_after:
-            self._closing = True  # read nothing more; the pump closes once the dead letter is durable
+            self._closing = True  # read nothing more; closed once the dead letter is durable
             if self.transport is not None:
                 self.transport.pause_reading()
 
@@ -719,57 +733,68 @@ class TcpConnection(asyncio.BufferedProtocol):
 
     # -- publishing in order, replies after confirmation --------------------------
     def _enqueue(self, item: _Outgoing) -> None:
-        if self._queue is None:
-            self._queue = deque()
-        self._queue.append(item)
-        if len(self._queue) >= self.settings.max_inflight and not self._paused and self.transport is not None:
+        """Hand `item` to the publisher; its ack is written once it and everything handed
+        before it is confirmed (`records_done`).  No task per frame: the publisher calls back."""
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        item.handed = time.monotonic()
+        try:
+            self.edge.publisher.submit(item.topic, item.key, item.value, self, item)
+        except KafkaUnavailable as exc:  # spool full: nothing unconfirmed is acknowledged
+            self._fail_queue(f"kafka unavailable: {exc}")
+            return
+        queue.append(item)
+        if len(queue) >= self.settings.max_inflight and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
-        if self._pump is None:
-            self._pump = asyncio.get_running_loop().create_task(self._run_pump())
 
-    async def _run_pump(self) -> None:
-        publisher = self.edge.publisher
+    def record_done(self, token: Any, error: Exception | None, partition: int, offset: int) -> None:
+        token.done = True
+        token.error = error
+
+    def records_done(self) -> None:
+        """Confirmations came: ack, in frame order, every frame confirmed with all before it
+        (one write); the first failure closes the connection, acking nothing after it."""
         queue = self._queue
-        assert queue is not None
-        try:
-            while queue:
-                batch = list(queue)
-                queue.clear()
-                handed = time.monotonic()  # publish latency: from here to each confirmation
-                sent = [(await publisher.send(i.topic, i.value, i.key), i) for i in batch]
-                replies: list[bytes] = []
-                try:
-                    async with publisher.deadline():  # one deadline for the whole batch
-                        latency = self.edge.stats.publish_latency
-                        for future, item in sent:
-                            await publisher.confirm(future)
-                            latency.observe(time.monotonic() - handed)
-                            if item.reply:
-                                replies.append(item.reply)  # durable: its ack may go
-                            if item.close_after:
-                                queue.clear()
-                                self.close(item.close_after, from_pump=True)
-                                return
-                finally:
-                    self._write_replies(replies)  # one write per batch, in frame order
-                if self._paused and len(queue) < self.settings.max_inflight // 2:
-                    self._paused = False
-                    if self.transport is not None and not self._closing:
-                        self.transport.resume_reading()
-        except KafkaUnavailable as exc:
-            # nothing unconfirmed was acknowledged: the device keeps its data and resends
-            queue.clear()
-            self.close(f"kafka unavailable: {exc}", from_pump=True)
-        except Exception:
-            log.exception("%s publish failed", self.connection_id)
-            queue.clear()
-            self.close("internal error", from_pump=True)
-        finally:
-            self._pump = None
-            self._queue = None  # empty here: an idle connection keeps no queue
+        if not queue:
+            return
+        replies: list[bytes] = []
+        latency = self.edge.stats.publish_latency
+        now = time.monotonic()
+        closing = None
+        while queue and queue[0].done:
+            item = queue.popleft()
+            if item.error is not None:
+                # nothing unconfirmed was acknowledged: the device keeps its data and resends
+                closing = f"kafka unavailable: {item.error}"
+                break
+            latency.observe(now - item.handed)
+            if item.reply:
+                replies.append(item.reply)  # durable: its ack may go
+            if item.close_after:
+                closing = item.close_after
+                break
+        self._write_replies(replies)  # before any close: what is confirmed is acked
+        if closing is not None:
+            self._fail_queue(closing)
+            return
+        if self._paused and len(queue) < self.settings.max_inflight // 2:
+            self._paused = False
+            if self.transport is not None and not self._closing:
+                self.transport.resume_reading()
+        if not queue:
+            self._queue = None  # an idle connection keeps no queue
             if self._close_pending and self.transport is not None:
                 self.transport.close()
+
+    def _fail_queue(self, reason: str) -> None:
+        if self._queue is not None:
+            self._queue.clear()
+        self._queue = None
+        self.close(reason, after_confirmations=True)
+        if self._close_pending and self.transport is not None:  # closing already: now nothing waits
+            self.transport.close()
 
     def _write_replies(self, replies: list[bytes]) -> None:
         if replies and self.transport is not None and not self.transport.is_closing():
@@ -813,7 +838,7 @@ class TcpConnection(asyncio.BufferedProtocol):
         else:
             self.edge.wheel.schedule(self, self.deadline())
 
-    def close(self, reason: str, *, from_pump: bool = False) -> None:
+    def close(self, reason: str, *, after_confirmations: bool = False) -> None:
         if self.transport is None or self.transport.is_closing() or self._close_pending:
             return
         self._closing = True
@@ -826,8 +851,8 @@ class TcpConnection(asyncio.BufferedProtocol):
             self.device_id,
             reason,
         )
-        if self._pump is not None and not from_pump:
-            # frames and dead letters already received are still published; the pump closes after
+        if self._queue and not after_confirmations:
+            # frames and dead letters already received are still published; `records_done` closes after
             self._close_pending = True
             self.transport.pause_reading()
             return
@@ -941,7 +966,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             tally[0] += 1
             tally[1] += len(frame)
             seq = next(self._seq)
-            value = edge.raw_record(frame, codec, info, device_id, "udp", peer, conn_id, seq, self.local_port)
+            runs = edge.raw_runs(codec, device_id, "udp", peer, conn_id, self.local_port)
+            value = edge.raw_record(frame, info, seq, runs)
             items.append(
                 (edge.raw_topic, (device_id or conn_id).encode(), value, edge.reply(codec, frame, info, "udp"))
             )

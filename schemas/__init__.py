@@ -214,11 +214,13 @@ def _writer(avro_type: Any) -> Writer:
 _MISSING = object()
 
 
-def _record_writer(fields: list[dict[str, Any]]) -> Writer:
+def _record_writer(fields: list[dict[str, Any]], constant: frozenset[str] = frozenset()) -> Any:
     """A record writer generated as straight-line Python, one block per field: the plain value
     of each field's type (a str, a float, a bool, an aware datetime, None in a null union) is
     written inline; anything else goes to that field's general writer (`_writer`), so the
-    bytes and the errors are the general writers' own."""
+    bytes and the errors are the general writers' own.  Fields named in `constant` are not
+    read from the record: each run of them is written from the `runs` argument, the bytes
+    `Spliced.bind` encoded once (`write(out, record, runs)`)."""
     plan = [(f["name"], f.get("default", _MISSING), _writer(f["type"])) for f in fields]
     env: dict[str, Any] = {
         "_MISSING": _MISSING,
@@ -230,8 +232,14 @@ def _record_writer(fields: list[dict[str, Any]]) -> Writer:
         "_EPOCH": EPOCH,
         "datetime": datetime,
     }
-    lines = ["def write(out, record):", "    get = record.get"]
+    lines = ["def write(out, record, runs=()):", "    get = record.get"]
+    run = -1
     for index, (name, default, general) in enumerate(plan):
+        if name in constant:
+            if index == 0 or plan[index - 1][0] not in constant:
+                run += 1
+                lines.append(f"    out += runs[{run}]")
+            continue
         env[f"_w{index}"], env[f"_d{index}"] = general, default
         env[f"_m{index}"] = f"no value for field {name!r} (and no default)"
         lines += [
@@ -242,8 +250,49 @@ def _record_writer(fields: list[dict[str, Any]]) -> Writer:
         ]
     code = "\n".join(lines)
     exec(compile(code, f"<avro record writer {[name for name, _, _ in plan][:3]}...>", "exec"), env)
-    write: Writer = env["write"]
-    return write
+    return env["write"]
+
+
+class Spliced:
+    """An encoder for records of `kind` in which the fields `constant` keep their values over
+    many records (a connection's peer, protocol, ids ...): `bind` encodes those once, `encode`
+    writes only the rest and splices the bound bytes in; the bytes are `encode(kind, ...)`'s."""
+
+    def __init__(self, kind: str, constant: frozenset[str]) -> None:
+        parsed = schema(kind)
+        names = [f["name"] for f in parsed["fields"]]
+        if not constant <= set(names):
+            raise ValueError(f"{kind} has no field {sorted(constant - set(names))}")
+        self._fields = parsed["fields"]
+        self._constant = constant
+        self._write = _record_writer(parsed["fields"], constant)
+
+    def bind(self, values: dict[str, Any]) -> tuple[bytes, ...]:
+        """The constant fields' bytes, one item per run of adjacent constant fields."""
+        runs: list[bytes] = []
+        out: bytearray | None = None
+        for field in self._fields:
+            if field["name"] not in self._constant:
+                if out is not None:
+                    runs.append(bytes(out))
+                    out = None
+                continue
+            if out is None:
+                out = bytearray()
+            _writer(field["type"])(out, values.get(field["name"], field.get("default")))
+        if out is not None:
+            runs.append(bytes(out))
+        return tuple(runs)
+
+    def encode(self, record: dict[str, Any], runs: tuple[bytes, ...]) -> bytes:
+        out = bytearray()
+        self._write(out, record, runs)
+        return bytes(out)
+
+
+@cache
+def spliced(kind: str, constant: frozenset[str]) -> Spliced:
+    return Spliced(kind, constant)
 
 
 def _type_of(avro_type: Any) -> Any:

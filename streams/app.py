@@ -54,7 +54,7 @@ import faust
 import orjson
 from aiohttp import web
 
-from trackpipe import group_compat, kafka_compat, metrics, schemas, store
+from trackpipe import group_compat, kafka_compat, loops, metrics, schemas, store
 from trackpipe.config import Settings
 from trackpipe.geofences import FenceRecord, decode_record
 from trackpipe.produce import partitioner as _partitioner
@@ -651,6 +651,7 @@ async def _handle_replay(request: web.Request) -> web.StreamResponse:
 async def query_endpoint() -> None:
     """Serve `trackpipe query` and readiness on loopback; advertise it in <data-dir>/run/worker.json."""
     await _in_store(lambda client: None)  # open chDB and create the schema before anything is consumed
+    loops.dump_tasks_on_signal()  # kill -USR1: every task's stack in the log
     if os.environ.get("TRACKPIPE_QUERY_ENDPOINT", "1") != "1":
         return
     web_app = web.Application()

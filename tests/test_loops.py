@@ -177,3 +177,26 @@ def test_the_edge_serves_tcp_and_udp_on_each_loop(
     assert tcp_reply[:2] == b"\x78\x78" and len(tcp_reply) == 10
     assert udp_reply[:2] == b"\x78\x78"
     assert peer == "127.0.0.1" and local_port > 0
+
+
+def test_dump_tasks_logs_where_each_task_waits(caplog: pytest.LogCaptureFixture) -> None:
+    async def inner(event: asyncio.Event) -> None:
+        await event.wait()
+
+    async def outer_waiter(event: asyncio.Event) -> None:
+        await inner(event)
+
+    async def main() -> int:
+        event = asyncio.Event()
+        task = asyncio.create_task(outer_waiter(event), name="the-waiter")
+        await asyncio.sleep(0)
+        count = loops.dump_tasks()
+        event.set()
+        await task
+        return count
+
+    with caplog.at_level(logging.WARNING, logger="trackpipe.loops"):
+        assert asyncio.run(main()) == 2  # main and the waiter
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    waiter = text[text.index("task the-waiter:") :]
+    assert "outer_waiter" in waiter and "inner" in waiter and "wait" in waiter

@@ -67,3 +67,34 @@ def run(coro: Coroutine[Any, Any, T], part: str, setting: str | None = None) -> 
     log.info("%s: event loop %s", part, name)
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(coro)
+
+
+def _awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """Where `task` waits: its coroutine and, down the chain, what each awaits (file:line)."""
+    chain: list[str] = []
+    obj: Any = task.get_coro()
+    while obj is not None and len(chain) < 40:
+        frame = getattr(obj, "cr_frame", None) or getattr(obj, "ag_frame", None) or getattr(obj, "gi_frame", None)
+        if frame is not None:
+            chain.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        nxt = getattr(obj, "cr_await", None) or getattr(obj, "ag_await", None) or getattr(obj, "gi_yieldfrom", None)
+        if nxt is None and frame is None:
+            chain.append(repr(obj)[:200])
+        obj = nxt
+    return chain
+
+
+def dump_tasks(logger: logging.Logger | None = None) -> int:
+    """Log where every task of the running loop waits (its await chain); returns how many."""
+    out = logger or log
+    tasks = asyncio.all_tasks()
+    for task in tasks:
+        out.warning("task %s:\n  %s", task.get_name(), "\n  ".join(_awaiting(task)))
+    return len(tasks)
+
+
+def dump_tasks_on_signal(sig: int | None = None) -> None:
+    """`kill -USR1 <pid>` logs every task's stack (a stuck part shows where it waits)."""
+    import signal
+
+    asyncio.get_running_loop().add_signal_handler(sig or signal.SIGUSR1, dump_tasks)

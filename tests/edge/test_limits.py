@@ -116,6 +116,10 @@ class _Publisher(NullPublisher):
     def __init__(self) -> None:
         self.records: list[tuple[str, bytes]] = []
 
+    def submit(self, topic: str, key: bytes | None, value: bytes, sender: Any, token: Any) -> None:
+        self.records.append((topic, value))
+        super().submit(topic, key, value, sender, token)
+
     async def send(self, topic: str, value: bytes, key: bytes | None) -> asyncio.Future[Any]:
         self.records.append((topic, value))
         return await super().send(topic, value, key)

@@ -93,6 +93,49 @@ def test_edge_values_match_fastavro(changes: dict[str, Any]) -> None:
     same_both_ways("raw", raw_frame(**changes))
 
 
+EDGE_CASES = [
+    {},
+    {"device_id": "35" + "9" * 13},
+    {"seq": -1},
+    {"seq": 2**63 - 1},
+    {"peer_port": -(2**31)},
+    {"received_at": 1_777_777_777_777},
+    {"frame": bytes(range(256)) * 40},
+    {"edge_id": "日本語" * 30, "connection_id": "c" * 200},
+]
+
+
+@pytest.mark.parametrize("changes", EDGE_CASES)
+@pytest.mark.parametrize(
+    "constant",
+    [
+        frozenset(
+            ("protocol", "device_id", "transport", "peer_host", "peer_port", "local_port", "connection_id", "edge_id")
+        ),
+        frozenset(("frame", "seq")),  # the first and the last field
+        frozenset(("kind",)),
+        frozenset(),
+    ],
+)
+def test_spliced_records_are_the_same_bytes(changes: dict[str, Any], constant: frozenset[str]) -> None:
+    record = raw_frame(**changes)
+    spliced = schemas.spliced("raw", constant)
+    runs = spliced.bind({k: v for k, v in record.items() if k in constant})
+    ours = spliced.encode({k: v for k, v in record.items() if k not in constant}, runs)
+    assert ours == fastavro_encode("raw", record)
+    assert fastavro_decode("raw", ours) == fastavro_decode("raw", schemas.encode("raw", record))
+
+
+def test_spliced_refuses_unknown_fields_and_writes_no_constant_from_the_record() -> None:
+    with pytest.raises(ValueError, match="no field"):
+        schemas.spliced("raw", frozenset(("protocol", "nope")))
+    spliced = schemas.spliced("raw", frozenset(("protocol",)))
+    runs = spliced.bind({"protocol": "gt06"})
+    record = raw_frame()
+    mixed = spliced.encode({**record, "protocol": "h02"}, runs)  # the record's own value is not read
+    assert fastavro_decode("raw", mixed)["protocol"] == "gt06"
+
+
 def test_positions_with_every_optional_field_empty_or_set() -> None:
     row = process(mix(1)[0][1], lambda _: None).positions[0]
     empty = {**row, "altitude": None, "speed": None, "satellites": None, "ignition": None, "attributes": {}}
