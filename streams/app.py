@@ -647,11 +647,33 @@ async def _handle_replay(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def _log_offsets() -> None:
+    """Faust's offset bookkeeping per assigned partition (committed, read, acked, unacked, gaps)."""
+    consumer = app.consumer
+    unacked: dict[Any, int] = {}
+    for message in list(consumer._unacked_messages):
+        unacked[message.tp] = unacked.get(message.tp, 0) + 1
+    for tp in sorted(consumer.assignment()):
+        acked = consumer._acked.get(tp) or []
+        log.warning(
+            "offsets %s:%s committed %s read %s acked %d [%s..%s] unacked %d gaps %d",
+            tp.topic,
+            tp.partition,
+            consumer._committed_offset.get(tp),
+            consumer._read_offset.get(tp),
+            len(acked),
+            min(acked, default=None),
+            max(acked, default=None),
+            unacked.get(tp, 0),
+            len(consumer._gap.get(tp) or ()),
+        )
+
+
 @app.task
 async def query_endpoint() -> None:
     """Serve `trackpipe query` and readiness on loopback; advertise it in <data-dir>/run/worker.json."""
     await _in_store(lambda client: None)  # open chDB and create the schema before anything is consumed
-    loops.dump_tasks_on_signal()  # kill -USR1: every task's stack in the log
+    loops.dump_tasks_on_signal(also=_log_offsets)  # kill -USR1: every task's stack and the offsets in the log
     if os.environ.get("TRACKPIPE_QUERY_ENDPOINT", "1") != "1":
         return
     web_app = web.Application()

@@ -71,6 +71,25 @@ def test_installs_the_faust_patches_once() -> None:
     assert consumer.Consumer._drain_messages is drain and streams.Stream.noack_take is take
 
 
+def test_resuming_a_flow_that_is_active_already_keeps_what_is_queued() -> None:
+    kafka_compat.install_fast_delivery()
+    from mode.utils.queues import FlowControlEvent, FlowControlQueue
+
+    async def run() -> tuple[bool, int, bool]:
+        flow = FlowControlEvent()
+        flow.resume()
+        queue = FlowControlQueue(flow_control=flow, clear_on_resume=True)
+        queue.put_nowait("before the rebalance")
+        flow.suspend()
+        flow.resume()  # suspended -> active: what was queued before goes (read again after the seek)
+        cleared = queue.empty()
+        queue.put_nowait("fetched after the resume")
+        flow.resume()  # Faust's recovery resumes again: mode cleared the queue, losing the event
+        return cleared, queue.qsize(), flow.is_active()
+
+    assert asyncio.run(run()) == (True, 1, True)
+
+
 def test_start_eagerly_runs_a_coroutine_that_never_suspends_in_the_callers_task() -> None:
     async def run() -> list[object]:
         ran_in: list[object] = []
@@ -151,6 +170,11 @@ def _consumer(fetches: list[list[_Fetched]], callback: Any) -> tuple[Any, Any]:
             self.app = SimpleNamespace(topics=SimpleNamespace(acks_enabled_for=lambda topic: True))
             self.transport = SimpleNamespace(app=SimpleNamespace(should_stop=False))
             self.fetches = list(fetches)
+            self._committed_offset: dict[str, int] = {}
+            self.assigned = {"tp"}
+
+        def assignment(self) -> set[str]:
+            return self.assigned
 
         async def getmany(self, timeout: float) -> Any:
             records = self.fetches.pop(0)
@@ -169,13 +193,17 @@ def _consumer(fetches: list[list[_Fetched]], callback: Any) -> tuple[Any, Any]:
     return Consumer(), fetcher
 
 
-def _drain(fetches: list[list[int]], callback: Any, rebalance_after: float | None = None) -> tuple[Any, Any]:
+def _drain(
+    fetches: list[list[int]], callback: Any, rebalance_after: float | None = None, prepare: Any = None
+) -> tuple[Any, Any]:
     from faust.transport.consumer import Consumer
 
     kafka_compat.install_fast_delivery()
 
     async def run() -> tuple[Any, Any]:
         consumer, fetcher = _consumer([[_Fetched("raw", n) for n in fetch] for fetch in fetches], callback)
+        if prepare is not None:
+            prepare(consumer)
         if rebalance_after is not None:
             asyncio.get_running_loop().call_later(rebalance_after, consumer.suspend_flow.set)
         drain = asyncio.ensure_future(Consumer._drain_messages(consumer, fetcher))
@@ -223,6 +251,23 @@ def test_offsets_missing_after_the_last_read_are_read_again_before_they_count_as
     consumer, _ = _drain([[1, 2, 5, 6], [5, 6, 7]], callback)
     assert consumer.seeks == [("tp", 2)] and consumer.gaps == [(3, 5)]
     assert seen == [1, 2, 5, 6, 7] and consumer._read_offset["tp"] == 7
+
+
+def test_a_partition_whose_events_a_stream_skipped_is_read_again_from_the_committed_offset() -> None:
+    seen: list[int] = []
+
+    async def callback(message: _Fetched) -> None:
+        seen.append(message.offset)
+
+    def skipped_before(consumer: Any) -> None:
+        consumer._committed_offset = {"tp": 10, "gone": 3}
+        kafka_compat._skipped_partitions(consumer).update({"tp", "gone"})  # "gone": revoked since
+
+    # 10 and 11 were taken off the queue and skipped unacked (a rebalance): read again from 10
+    consumer, _ = _drain([[12, 13], [10, 11, 12, 13]], callback, prepare=skipped_before)
+    assert consumer.seeks == [("tp", 10)]  # only the assigned partition, once
+    assert seen == [10, 11, 12, 13]  # the fetch made before the seek is stale: not delivered
+    assert not kafka_compat._skipped_partitions(consumer)
 
 
 def test_an_offset_acked_twice_counts_once_in_the_commit() -> None:
@@ -290,6 +335,7 @@ def test_noack_take_on_a_plain_stream_takes_batches_tracked_and_unacked() -> Non
     assert not stale.message.acked and not stale.message.tracked and stale.message not in consumer._unacked_messages
     assert all(e.message.tracked and not e.message.acked for e in events)  # acked by the caller, after storing
     assert all(e.message in consumer._unacked_messages for e in events)
+    assert kafka_compat._skipped_partitions(consumer) == {stale.message.tp}  # to be read again
 
 
 def test_noack_take_yields_a_partial_batch_within_the_interval() -> None:

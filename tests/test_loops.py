@@ -200,3 +200,24 @@ def test_dump_tasks_logs_where_each_task_waits(caplog: pytest.LogCaptureFixture)
     text = "\n".join(r.getMessage() for r in caplog.records)
     waiter = text[text.index("task the-waiter:") :]
     assert "outer_waiter" in waiter and "inner" in waiter and "wait" in waiter
+
+
+def test_usr1_dumps_the_tasks_then_the_parts_own_state(caplog: pytest.LogCaptureFixture) -> None:
+    import os
+    import signal
+
+    told: list[str] = []
+
+    async def main() -> None:
+        loops.dump_tasks_on_signal(also=lambda: told.append("state"))
+        os.kill(os.getpid(), signal.SIGUSR1)
+        for _ in range(100):  # the handler runs on a later loop turn
+            if told:
+                break
+            await asyncio.sleep(0.01)
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR1)
+
+    with caplog.at_level(logging.WARNING, logger="trackpipe.loops"):
+        asyncio.run(main())
+    assert told == ["state"]
+    assert any(r.getMessage().startswith("task ") for r in caplog.records)

@@ -113,8 +113,13 @@ def with_floor(fetch: FetchFn, floor: float) -> FetchFn:
 # frames across a rebalance; seen in the scale-out run, tests in tests/test_kafka_compat.py):
 # - a fetch that jumps ahead of the last read offset is read again from there once before the
 #   offsets in between count as a gap (Faust counts a gap as acked at once);
-# - an event of an older generation is skipped without an ack (Faust acks it: the group may
-#   then commit past it before the new generation's copy of it is stored);
+# - an event of an older generation (or taken while the flow is stopped) is skipped without an
+#   ack (Faust acks it: the group may then commit past it before the new generation's copy of it
+#   is stored), and its partition is read again from the committed offset (a skipped event may
+#   have been fetched after the new generation's seek: then nothing else delivers it again, and
+#   the group's commit would wait for it for ever -- seen in the scale-out run);
+# - the flow's `resume` clears the stream and changelog queues only when the flow was suspended
+#   (`_clear_only_when_suspended`: Faust's recovery resumes twice per rebalance);
 # - an offset acked twice counts once when the commit offset is computed (`_once_each`).
 
 FAUST_VERSION = "0.15.3"  # the only faust-streaming whose internals these patches were written for
@@ -175,7 +180,10 @@ def install_fast_delivery() -> bool:
     if faust.__version__ != FAUST_VERSION:
         log.warning("faust-streaming %s, not %s: fast delivery not installed", faust.__version__, FAUST_VERSION)
         return False
+    from mode.utils.queues import FlowControlEvent
+
     consumer.Consumer._drain_messages = _drain_messages  # type: ignore[method-assign]
+    FlowControlEvent.resume = _clear_only_when_suspended(FlowControlEvent.resume)  # type: ignore[method-assign]
     consumer.Consumer._new_offset = _once_each(consumer.Consumer._new_offset)  # type: ignore[method-assign]
     streams.Stream.noack_take = _noack_take(streams.Stream.noack_take)  # type: ignore[method-assign]
     return True
@@ -211,6 +219,15 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:
             if self.should_stop:
                 continue
             reread: set[Any] = set()  # partitions seeked back: the rest of this fetch is stale
+            skipped = _skipped_partitions(self)
+            while skipped:  # events the streams skipped unacked: read those partitions again
+                tp = skipped.pop()
+                committed = self._committed_offset.get(tp)
+                if committed is None or tp not in self.assignment():
+                    continue  # revoked, or not yet sought: the new assignment's seek reads it again
+                log.info("%s: events skipped unacked (rebalance); reading again from %d", tp, committed)
+                reread.add(tp)
+                await self.seek(tp, committed)
             async for tp, message in records:
                 if tp in reread:
                     continue
@@ -277,6 +294,35 @@ def _once_each(new_offset: Callable[[Any, Any], int | None]) -> Callable[[Any, A
         return result
 
     return once_each
+
+
+def _clear_only_when_suspended(resume: Callable[[Any], None]) -> Callable[[Any], None]:
+    """mode's `FlowControlEvent.resume`, which clears every managed queue (each agent's stream
+    buffer and the tables' changelog queue), clearing them only when the flow was suspended.
+    Faust's recovery resumes the flow twice in one rebalance; the second clear threw away events
+    fetched after the first: stream events read but never processed (the group's commit then
+    waits for them for ever) and changelog events (the table recovery then never reaches its
+    highwater and the worker never gets ready) -- both seen in the scale-out run."""
+
+    @functools.wraps(resume)
+    def clear_only_when_suspended(self: Any) -> None:
+        if self._suspend.is_set():
+            resume(self)  # suspended -> active: what was queued before the suspension goes
+        else:
+            self._resume.set()  # active already: nothing queued since is stale
+
+    return clear_only_when_suspended
+
+
+def _skipped_partitions(consumer: Any) -> set[Any]:
+    """The partitions whose events a stream skipped without an ack (`_taker`), to be read again
+    from the committed offset by `_drain_messages`: a skipped event's offset is already read, so
+    nothing else would deliver it again, and the group's commit would wait for it for ever."""
+    found: set[Any] | None = getattr(consumer, "_trackpipe_skipped", None)
+    if found is None:
+        found = set()
+        consumer._trackpipe_skipped = found
+    return found
 
 
 def _consumer_fetching() -> str:
@@ -385,6 +431,7 @@ def _taker(stream: Any) -> Callable[[Any], Any]:
     app = stream.app
     consumer = app.consumer
     acking_topics = app.topics._acking_topics
+    skipped = _skipped_partitions(consumer)
     add_unacked = consumer._unacked_messages.add
     flow_active = app.flow_control.is_active
     on_message_in = stream._on_message_in
@@ -395,6 +442,8 @@ def _taker(stream: Any) -> Callable[[Any], Any]:
             return event
         message = event.message
         if not flow_active() or message.generation_id != app.consumer_generation_id:
+            if message.topic in acking_topics:
+                skipped.add(message.tp)  # read again from the committed offset (`_drain_messages`)
             return None
         if message.topic in acking_topics and not message.tracked:
             message.tracked = True

@@ -93,8 +93,14 @@ def dump_tasks(logger: logging.Logger | None = None) -> int:
     return len(tasks)
 
 
-def dump_tasks_on_signal(sig: int | None = None) -> None:
-    """`kill -USR1 <pid>` logs every task's stack (a stuck part shows where it waits)."""
+def dump_tasks_on_signal(sig: int | None = None, also: Callable[[], None] | None = None) -> None:
+    """`kill -USR1 <pid>` logs every task's await chain (a stuck part shows where it waits), then
+    calls `also` (the part's own state)."""
     import signal
 
-    asyncio.get_running_loop().add_signal_handler(sig or signal.SIGUSR1, dump_tasks)
+    def dump() -> None:
+        dump_tasks()
+        if also is not None:
+            also()
+
+    asyncio.get_running_loop().add_signal_handler(sig or signal.SIGUSR1, dump)
