@@ -64,6 +64,7 @@ _RAW = schemas.spliced(
         ("protocol", "device_id", "transport", "peer_host", "peer_port", "local_port", "connection_id", "edge_id")
     ),
 )
+UDP_RUNS_KEPT = 65_536  # UDP sources whose raw-record bytes are kept between sweeps
 RECEIVE_BUFFER = 65536  # bytes read from one TCP socket at a time (one buffer for all connections)
 
 
@@ -869,6 +870,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.local_port = 0
         self.transport: asyncio.DatagramTransport | None = None
         self._ids: dict[tuple[str, int], tuple[str, float]] = {}  # source -> (device id, expiry)
+        #: (source, device id, protocol) -> the raw record's per-source bytes (`Edge.raw_runs`)
+        self._runs: dict[tuple[tuple[str, int], str | None, str], tuple[bytes, ...]] = {}
         self._inflight = 0
         self._sweep_at = 0.0
         self._seq = itertools.count()  # frame number over this endpoint: (connection_id, seq) is unique
@@ -966,7 +969,12 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             tally[0] += 1
             tally[1] += len(frame)
             seq = next(self._seq)
-            runs = edge.raw_runs(codec, device_id, "udp", peer, conn_id, self.local_port)
+            runs = self._runs.get((peer, device_id, codec.name))
+            if runs is None:  # encoded once per source, device and protocol (bounded: cleared by `_sweep`)
+                if len(self._runs) >= UDP_RUNS_KEPT:
+                    self._runs.clear()
+                runs = edge.raw_runs(codec, device_id, "udp", peer, conn_id, self.local_port)
+                self._runs[(peer, device_id, codec.name)] = runs
             value = edge.raw_record(frame, info, seq, runs)
             items.append(
                 (edge.raw_topic, (device_id or conn_id).encode(), value, edge.reply(codec, frame, info, "udp"))
@@ -1014,5 +1022,6 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         if now < self._sweep_at:
             return
         self._sweep_at = now + 60.0
+        self._runs.clear()  # sources come and go: what is still talking is encoded again once
         for key in [k for k, (_, exp) in self._ids.items() if exp <= now]:
             del self._ids[key]
