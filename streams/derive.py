@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .geofence import Geofence
-from .rules import DeviceState, Event, RuleInputError, RuleSettings, on_contact, on_position, on_tick
+from .rules import DeviceState, Event, RuleSettings, on_rows, on_tick
 
 
 class RuleDefaults(Protocol):
@@ -75,11 +75,14 @@ def settings_for(
     entry = entry or {}
     limit = _positive(entry.get("speed_limit"))
     after = _positive(entry.get("offline_after"))
+    own = tuple(f.fence for f in fences if f.applies_to(device_id))
+    if limit is None and after is None and own == base.geofences:  # most devices: the defaults as they are
+        return base
     return replace(
         base,
         speed_limit_kmh=limit if limit is not None else base.speed_limit_kmh,
         offline_timeout=timedelta(seconds=after) if after is not None else base.offline_timeout,
-        geofences=tuple(f.fence for f in fences if f.applies_to(device_id)),
+        geofences=own,
     )
 
 
@@ -132,18 +135,11 @@ def derive(
             rows.sort(key=_fix_order)
         except (KeyError, TypeError):  # a row without comparable times: the rules tell which
             pass
-        state = state_of(device_id)
-        settings = settings_of(device_id)
-        steps = [(on_position, row) for row in rows]
-        if device_id in last_contact:
-            steps.append((on_contact, last_contact[device_id]))
-        for rule, row in steps:
-            try:
-                state, events = rule(state, row, settings)
-            except RuleInputError as exc:
-                out.failures.append((row, str(exc)))
-                continue
-            out.events += [(with_key(event), row) for event in events]
+        state, events, failures = on_rows(
+            state_of(device_id), rows, last_contact.get(device_id), settings_of(device_id)
+        )
+        out.events += [(with_key(event), row) for event, row in events]
+        out.failures += failures
         if state is not None:
             out.states[device_id] = state
     return out

@@ -50,9 +50,10 @@ jump-over pairs (geofences sorted by id).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, make_dataclass, replace
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -132,11 +133,8 @@ class DeviceState:
     geofences: tuple[str, ...] = field(default=())  # ids of the fences the latest valid fix is in
 
     def to_bytes(self) -> bytes:
-        data: dict[str, Any] = {"v": STATE_VERSION}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            data[f.name] = value.isoformat() if isinstance(value, datetime) else value
-        return orjson.dumps(data)
+        """JSON; times as ISO 8601 (orjson writes a datetime as `isoformat` does)."""
+        return orjson.dumps({"v": STATE_VERSION, **dict(zip(_STATE_FIELDS, _state_values(self), strict=True))})
 
     @classmethod
     def from_bytes(cls, data: bytes) -> DeviceState:
@@ -157,6 +155,10 @@ class DeviceState:
                 raise ValueError(f"device state field {f.name!r}: {exc}") from None
             kwargs[f.name] = value
         return cls(**kwargs)
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(DeviceState))
+_state_values = attrgetter(*_STATE_FIELDS)  # a state's (or a draft's) field values, in field order
 
 
 # --- input --------------------------------------------------------------------------------
@@ -200,16 +202,20 @@ def _ignition(position: Mapping[str, Any]) -> bool | None:
 
 def _attributes(position: Mapping[str, Any]) -> Mapping[str, Any]:
     attributes = position.get("attributes")
-    return attributes if isinstance(attributes, Mapping) else {}
+    if type(attributes) is dict or isinstance(attributes, Mapping):  # a dict, nearly always: no ABC check
+        return attributes
+    return {}
 
 
 def _speed_limit(position: Mapping[str, Any], settings: RuleSettings) -> float | None:
-    try:
-        own = float(_attributes(position).get("speedLimit", ""))
-    except (TypeError, ValueError):
-        own = 0.0
-    if math.isfinite(own) and own > 0:
-        return own
+    text = _attributes(position).get("speedLimit")
+    if text is not None:
+        try:
+            own = float(text)
+        except (TypeError, ValueError):
+            own = 0.0
+        if math.isfinite(own) and own > 0:
+            return own
     if settings.speed_limit_kmh is not None and settings.speed_limit_kmh > 0:
         return float(settings.speed_limit_kmh)
     return None
@@ -280,20 +286,20 @@ def on_tick(state: DeviceState, now: datetime, settings: RuleSettings) -> tuple[
     return state, []
 
 
-_STATE_FIELDS = tuple(f.name for f in fields(DeviceState))
+#: a mutable twin of DeviceState (same fields, in order) for the rules to work on: one draft per
+#: device and batch, one frozen copy out (field values copied by `_state_values`, in C)
+_DraftFields = make_dataclass("_DraftFields", [(f.name, Any) for f in fields(DeviceState)], slots=True)
 
 
-class _Draft:
-    """A mutable copy of a `DeviceState` while one position is applied (one frozen copy out)."""
+class _Draft(_DraftFields):  # type: ignore[misc,valid-type]
+    __slots__ = ()
 
-    __slots__ = _STATE_FIELDS
-
-    def __init__(self, state: DeviceState) -> None:
-        for name in _STATE_FIELDS:
-            setattr(self, name, getattr(state, name))
+    @classmethod
+    def of(cls, state: DeviceState) -> _Draft:
+        return cls(*_state_values(state))
 
     def freeze(self) -> DeviceState:
-        return DeviceState(**{name: getattr(self, name) for name in _STATE_FIELDS})
+        return DeviceState(*_state_values(self))
 
 
 class _Emitter:
@@ -327,23 +333,30 @@ class _Emitter:
         self.events.append(event)
 
 
-def _draft(state: DeviceState | None, row: Mapping[str, Any], what: str) -> _Draft:
-    """A draft of the device's state for one row (a position or a contact), its identity taken
-    from the row; RuleInputError for a row without a device id or another device's state."""
+def _identity(d: Any, row: Mapping[str, Any], what: str) -> str:
+    """The row's device id; RuleInputError for a row without one or one of another device."""
     device_id = row.get("device_id")
     if not isinstance(device_id, str) or not device_id:
         raise RuleInputError(f"{what} device_id must be a non-empty string, got {device_id!r}")
-    if state is None:
-        state = DeviceState(device_id=device_id)
-    elif state.device_id and state.device_id != device_id:
-        raise RuleInputError(f"{what} of {device_id!r} given the state of {state.device_id!r}")
-    d: Any = _Draft(state)
+    if d.device_id and d.device_id != device_id:
+        raise RuleInputError(f"{what} of {device_id!r} given the state of {d.device_id!r}")
+    return device_id
+
+
+def _identify(d: Any, device_id: str, row: Mapping[str, Any]) -> None:
+    """The device's identity as the row tells it (what its events carry)."""
     d.device_id = device_id
     d.protocol = str(row.get("protocol") or d.protocol)
     d.device_name = str(row.get("device_name") or d.device_name)
     d.account = str(row.get("account") or d.account)
     d.registered = bool(row.get("registered", d.registered))
-    return d
+
+
+def _draft_of(state: DeviceState | None) -> Any:
+    return _Draft.of(state if state is not None else _NEW)
+
+
+_NEW = DeviceState()
 
 
 def on_position(
@@ -351,11 +364,59 @@ def on_position(
 ) -> tuple[DeviceState, list[Event]]:
     """The events one position raises and the state after it (`state` None: a device never seen).
     RuleInputError for a row the rules cannot read (the caller dead-letters it)."""
-    d: Any = _draft(state, position, "position")
+    d = _draft_of(state)
+    events = _position(d, position, settings)
+    return d.freeze(), events
+
+
+def on_contact(
+    state: DeviceState | None, contact: Mapping[str, Any], settings: RuleSettings
+) -> tuple[DeviceState, list[Event]]:
+    """A device's latest frame of any kind (a `device_status` row: heartbeat, login, status ...):
+    online / offline follow it, so a unit that sends only heartbeats is online too.  Nothing of the
+    fix clock changes; the events carry the device's last known place.  RuleInputError for a row
+    the rules cannot read."""
+    d = _draft_of(state)
+    events = _contact(d, contact, settings)
+    return d.freeze(), events
+
+
+def on_rows(
+    state: DeviceState | None,
+    positions: Iterable[Mapping[str, Any]],
+    contact: Mapping[str, Any] | None,
+    settings: RuleSettings,
+) -> tuple[DeviceState | None, list[tuple[Event, Mapping[str, Any]]], list[tuple[Mapping[str, Any], str]]]:
+    """One device's positions (in the order given) through `on_position`, then its latest
+    `contact` through `on_contact`, as one step: the state after them (None if no row was usable
+    and there was none), each event with the row it came from, and the rows refused with why."""
+    d = _draft_of(state)
+    used = state is not None
+    events: list[tuple[Event, Mapping[str, Any]]] = []
+    failures: list[tuple[Mapping[str, Any], str]] = []
+    steps: list[tuple[Callable[[Any, Mapping[str, Any], RuleSettings], list[Event]], Mapping[str, Any]]]
+    steps = [(_position, row) for row in positions]
+    if contact is not None:
+        steps.append((_contact, contact))
+    for step, row in steps:
+        try:
+            raised = step(d, row, settings)
+        except RuleInputError as exc:  # refused before the draft was touched
+            failures.append((row, str(exc)))
+            continue
+        used = True
+        events += [(event, row) for event in raised]
+    return (d.freeze() if used else None), events, failures
+
+
+def _position(d: Any, position: Mapping[str, Any], settings: RuleSettings) -> list[Event]:
+    """`on_position` on a draft: every check comes before the draft is changed."""
+    device_id = _identity(d, position, "position")
     fix_time = _time(position, "fix_time")
     server_time = _time(position, "server_time")
     latitude = _coordinate(position, "latitude", 90.0)
     longitude = _coordinate(position, "longitude", 180.0)
+    _identify(d, device_id, position)
     valid = position.get("valid", True) is not False
     emit = _Emitter(d, fix_time, server_time, (latitude, longitude), bool(position.get("archive", False)))
 
@@ -363,7 +424,7 @@ def on_position(
 
     # everything else: the fix clock
     if d.fix_time is not None and fix_time <= d.fix_time:
-        return d.freeze(), emit.events
+        return emit.events
     previous_fix, d.fix_time = d.fix_time, fix_time
 
     if d.moving and previous_fix is not None and fix_time - previous_fix >= settings.no_data_duration:
@@ -378,7 +439,7 @@ def on_position(
         d.ignition = ignition
 
     if not valid:
-        return d.freeze(), emit.events
+        return emit.events
 
     previous_place = (d.latitude, d.longitude)
     if d.latitude is not None and d.longitude is not None:
@@ -390,7 +451,7 @@ def on_position(
         _motion(d, speed > settings.motion_speed_kmh, fix_time, ignition, settings, emit)
         _overspeed(d, speed, fix_time, _speed_limit(position, settings), settings, emit)
     _geofences(d, previous_place, settings, emit)
-    return d.freeze(), emit.events
+    return emit.events
 
 
 def _arrival(d: Any, server_time: datetime, settings: RuleSettings, emit: _Emitter) -> None:
@@ -406,18 +467,14 @@ def _arrival(d: Any, server_time: datetime, settings: RuleSettings, emit: _Emitt
         d.online, d.last_seen = True, server_time
 
 
-def on_contact(
-    state: DeviceState | None, contact: Mapping[str, Any], settings: RuleSettings
-) -> tuple[DeviceState, list[Event]]:
-    """A device's latest frame of any kind (a `device_status` row: heartbeat, login, status ...):
-    online / offline follow it, so a unit that sends only heartbeats is online too.  Nothing of the
-    fix clock changes; the events carry the device's last known place.  RuleInputError for a row
-    the rules cannot read."""
-    d: Any = _draft(state, contact, "contact")
+def _contact(d: Any, contact: Mapping[str, Any], settings: RuleSettings) -> list[Event]:
+    """`on_contact` on a draft: every check comes before the draft is changed."""
+    device_id = _identity(d, contact, "contact")
     seen = _time(contact, "last_seen")
+    _identify(d, device_id, contact)
     emit = _Emitter(d, seen, seen, (d.latitude, d.longitude), False)
     _arrival(d, seen, settings, emit)
-    return d.freeze(), emit.events
+    return emit.events
 
 
 def _motion(

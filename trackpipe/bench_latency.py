@@ -3,8 +3,10 @@
     python -m trackpipe.bench_latency [--devices 100] [--rate 10] [--duration 60]
 
 A whole embedded pipeline on loopback.  Background load: `--devices` simulated GT06 units, each
-sending a position every 1/`--rate` s and waiting for its ack (one frame in flight per device, as
-real units do).  Two probe units on the same edge:
+reporting a position every 1/`--rate` s on its own schedule (as a unit's report timer does) with one
+frame in flight (a slot that comes while the last frame is unacked is sent on its ack), from a
+load-generator process of its own (so neither the load's CPU nor its GIL sits in the probes'
+process).  Two probe units on the same edge:
 
 - **alarm latency** -- an SOS alarm every 0.5 s; from the moment its frame is written to the socket
   to the moment its event is read from `tracker.events` by an ordinary aiokafka consumer (what an
@@ -12,13 +14,17 @@ real units do).  Two probe units on the same edge:
 - **row latency** -- a position every 0.5 s; from the write to the moment `SELECT ... FROM positions`
   first returns it (the store polled every `POLL` s: the figure is late by up to that much).
 
-Printed: the background rate achieved (acked frames/s), then p50 / p90 / p99 / max of both.
+Printed: the background rate achieved (acked frames/s, and the slots sent late), then p50 / p90 /
+p99 / max of both.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import multiprocessing
+import random
 import statistics
 import tempfile
 import threading
@@ -27,14 +33,117 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from trackpipe import schemas
+from trackpipe import loops, schemas
 from trackpipe.protocols import gt06
 from trackpipe.protocols.base import Fix
 from trackpipe.protocols.devices.gt06 import Device as Gt06Device
+from trackpipe.simulate import track
 
 POLL = 0.05  # s between store polls for the row probe
 PROBE_EVERY = 0.5  # s between probe frames
 ALARM_PROBE, ROW_PROBE = "869000000000001", "869000000000002"
+
+
+CONNECTS_AT_ONCE = 128  # the load's connects in flight
+
+
+class _PacedUnit(asyncio.Protocol):
+    """A GT06 unit on a bare protocol: logs in, then writes a position at each of its report
+    slots (every `period` s from a random phase); one frame in flight: a slot that comes while the
+    last frame is unacked is sent on its ack (counted `late`)."""
+
+    def __init__(self, index: int, period: float, base: datetime, stats: dict[str, int]) -> None:
+        self.device = Gt06Device(f"86{index:013d}", "tcp")
+        self.index, self.period, self.base, self.stats = index, period, base, stats
+        self.transport: asyncio.Transport | None = None
+        self.got = self.want = 0  # reply bytes received / expected before the next step
+        self.logged_in = False
+        self.in_flight = self.pending = False
+        self.step = 0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        login = self.device.login()[0]
+        self.want = len(gt06.CODEC.inspect(login, "tcp").reply or b"")
+        self.transport.write(login)  # type: ignore[union-attr]
+
+    def data_received(self, data: bytes) -> None:
+        self.got += len(data)
+        if self.got < self.want:
+            return
+        loop = asyncio.get_running_loop()
+        if not self.logged_in:
+            self.logged_in = True
+            self.next_at = loop.time() + random.random() * self.period
+            self.timer = loop.call_at(self.next_at, self._slot)
+            return
+        self.in_flight = False
+        self.stats["acked"] += 1
+        if self.pending:
+            self.pending = False
+            self._send()
+
+    def _slot(self) -> None:
+        self.next_at += self.period
+        self.timer = asyncio.get_running_loop().call_at(self.next_at, self._slot)
+        if self.in_flight:
+            self.pending = True
+            self.stats["late"] += 1
+        else:
+            self._send()
+
+    def _send(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.step += 1
+        frame = self.device.position(track(self.index, self.step, self.base + timedelta(seconds=self.step)))
+        self.want += len(gt06.CODEC.inspect(frame, "tcp").reply or b"")
+        self.in_flight = True
+        self.stats["sent"] += 1
+        self.transport.write(frame)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stats["dropped"] += 1
+        if self.timer is not None:
+            self.timer.cancel()
+
+
+async def _paced_load(host: str, port: int, devices: int, rate: float, warmup: float, duration: float) -> dict:
+    loop = asyncio.get_running_loop()
+    stats = {"acked": 0, "late": 0, "sent": 0, "dropped": 0}
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    units = [_PacedUnit(i, 1 / rate, base, stats) for i in range(devices)]
+    gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
+
+    async def connect(unit: _PacedUnit) -> None:
+        async with gate:
+            await loop.create_connection(lambda: unit, host, port)
+
+    await asyncio.gather(*(connect(u) for u in units))
+    await asyncio.sleep(warmup)
+    before, cpu, started = dict(stats), time.process_time(), time.monotonic()
+    await asyncio.sleep(duration)
+    elapsed = time.monotonic() - started
+    result = {k: (stats[k] - before[k]) / elapsed for k in ("acked", "late", "sent")}
+    result["dropped"] = stats["dropped"]
+    result["cpu"] = (time.process_time() - cpu) / elapsed
+    for unit in units:
+        if unit.timer is not None:
+            unit.timer.cancel()
+        if unit.transport is not None:
+            unit.transport.close()
+    return result
+
+
+def _load_process(host: str, port: int, devices: int, rate: float, warmup: float, duration: float, out: Any) -> None:
+    """The load generator's process: its figures (or its error) on `out`."""
+    try:
+        loop = "uvloop" if loops.uvloop_available() else "asyncio"
+        with asyncio.Runner(loop_factory=loops.loop_factory(loop)) as runner:
+            out.put(runner.run(_paced_load(host, port, devices, rate, warmup, duration)))
+    except BaseException as exc:  # reported, never a silent hang of the parent
+        out.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
 def percentiles(values: list[float]) -> str:
@@ -97,6 +206,9 @@ async def read_events(
     Kafka timestamp) and the read time."""
     from aiokafka import AIOKafkaConsumer
 
+    from trackpipe import kafka_compat
+
+    kafka_compat.install_long_poll()  # the embedded broker answers an empty fetch at once: do not spin
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest", fetch_max_wait_ms=50)
     await consumer.start()
     try:
@@ -159,7 +271,6 @@ def breakdown(
 
 
 def run(devices: int, rate: float, duration: float, root: Path) -> None:
-    from trackpipe.chaos import Load
     from trackpipe.launcher import start_pipeline, stop_pipeline
 
     p = start_pipeline(root / "pipeline")
@@ -168,10 +279,16 @@ def run(devices: int, rate: float, duration: float, root: Path) -> None:
     events: dict[datetime, float] = {}
     stages: dict[datetime, tuple[float, float, float]] = {}
     rows: dict[datetime, float] = {}
-    load = Load(devices=devices, rate=rate)
+    warmup = 5.0  # the load reaches its pace
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    load = context.Process(
+        target=_load_process, args=(p.host, p.port, devices, rate, warmup, duration + 1.0, out), daemon=True
+    )
+    figures: dict[str, Any] = {}
     try:
-        load.start(p)
-        time.sleep(5.0)  # the load reaches its pace
+        load.start()
+        time.sleep(warmup + 1.0)  # connects, then the warm-up
         threads = [
             threading.Thread(target=asyncio.run, args=(probe.run(p.host, p.port),), daemon=True)
             for probe in (alarm, row)
@@ -184,19 +301,27 @@ def run(devices: int, rate: float, duration: float, root: Path) -> None:
             )
         )
         threads.append(threading.Thread(target=watch_rows, args=(p, row, rows, stop), daemon=True))
-        acked_before, started = len(load.acked), time.monotonic()
         for thread in threads:
             thread.start()
-        time.sleep(duration)
-        achieved = (len(load.acked) - acked_before) / (time.monotonic() - started)
+        with contextlib.suppress(Exception):
+            figures = out.get(timeout=duration + 120)
         alarm.stop.set()
         row.stop.set()
         time.sleep(3.0)  # the last probes arrive
     finally:
         stop.set()
-        load.stop.set()
+        load.join(10)
+        if load.is_alive():
+            load.kill()
         stop_pipeline(p)
-    print(f"  background: {devices} GT06 units, one frame in flight each: {achieved:,.0f} acked frames/s")
+    if "error" in figures or not figures:
+        print(f"  background load failed: {figures.get('error', 'no figures')}")
+    else:
+        print(
+            f"  background: {devices} GT06 units x {rate:g}/s, one frame in flight each: "
+            f"{figures['acked']:,.0f} acked frames/s ({figures['late']:,.0f} slots/s sent late, "
+            f"{figures['dropped']} connections lost; load generator {figures['cpu']:.2f} core)"
+        )
     print(f"  alarm latency (socket write -> read from tracker.events): {percentiles(latencies(alarm.sent, events))}")
     print(
         f"  row latency (socket write -> SELECT returns it, polled every {POLL * 1000:.0f} ms): "

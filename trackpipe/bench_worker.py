@@ -97,35 +97,49 @@ def mix(frames: int, devices: int = 100, local_port: int = 8888) -> list[tuple[b
 # -- 1. pure per-frame cost ------------------------------------------------------------
 
 
-def pure_cost(frames: int, rounds: int, batch: int) -> dict[str, float]:
+def pure_cost(frames: int, rounds: int, batch: int, devices: int = 100) -> dict[str, float]:
+    from trackpipe.streams import derive
     from trackpipe.streams.process import Batch, process
+    from trackpipe.streams.rules import DeviceState
 
-    records = mix(frames)
+    records = mix(frames, devices)
     values = [schemas.encode("raw", raw) for _, raw in records]
     kinds: dict[str, int] = {}
     for _, raw in records:
         kinds[f"{raw['protocol']}/{raw['kind']}"] = kinds.get(f"{raw['protocol']}/{raw['kind']}", 0) + 1
     print(
-        f"== worker pure cost per frame: {frames} frames "
+        f"== worker pure cost per frame: {frames} frames of {devices} devices "
         f"({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}), median of {rounds} rounds"
     )
 
     def lookup(device_id: str) -> None:
         return None
 
-    steps: dict[str, list[float]] = {"raw decode": [], "process": [], "encode": [], "insert": []}
+    steps: dict[str, list[float]] = {"raw decode": [], "process": [], "rules": [], "encode": [], "insert": []}
     refs: dict[str, list[float]] = {"codecs decode": [], "fastavro encode": [], "gather": [], "cpu total": []}
     counts: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env(data_dir=tmp)
         client = store.connect(settings, ensure=True)
+        rule_settings = derive.base_settings(settings)
         for _ in range(rounds):
+            states: dict[str, DeviceState] = {}  # every round starts from devices never seen
             cpu = time.process_time()  # the steps' CPU time too: steadier than wall time on a shared machine
             t0 = time.perf_counter()
             raws = [schemas.decode("raw", v) for v in values]
             t1 = time.perf_counter()
             outs = [process(raw, lookup) for raw in raws]
             t2 = time.perf_counter()
+            # the rules per store batch, as the worker runs them, and each new state as its
+            # changelog record (what the worker writes to the rule_state table per batch)
+            for lo in range(0, len(outs), batch):
+                positions = [row for out in outs[lo : lo + batch] for row in out.positions]
+                contacts = {out.status["device_id"]: out.status for out in outs[lo : lo + batch] if out.status}
+                derived = derive.derive(positions, states.get, lambda _: rule_settings, contacts.values())
+                for device_id, state in derived.states.items():
+                    state.to_bytes()
+                    states[device_id] = state
+            t2b = time.perf_counter()
             for out in outs:
                 for row in out.positions:
                     schemas.encode("positions", row)
@@ -144,7 +158,7 @@ def pure_cost(frames: int, rounds: int, batch: int) -> dict[str, float]:
             refs["gather"].append((t4 - t3) / frames * 1e6)  # Batch.add + tables (not in the total)
             refs["cpu total"].append((time.process_time() - cpu - (cpu4 - cpu3)) / frames * 1e6)
             counts = {table: len(rows) for table, rows in tables.items()}
-            for name, secs in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t5 - t4), strict=True):
+            for name, secs in zip(steps, (t1 - t0, t2 - t1, t2b - t2, t3 - t2b, t5 - t4), strict=True):
                 steps[name].append(secs / frames * 1e6)
             # references in the same round: the protocol codecs alone; fastavro's writer
             t0 = time.perf_counter()
@@ -441,6 +455,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=5000,
+        help="units the frames come from (a fleet sends each unit's frames seconds apart: "
+        "a store batch holds each unit about once at the default)",
+    )
     parser.add_argument("--pure-only", action="store_true")
     parser.add_argument("--throughput-only", action="store_true")
     parser.add_argument(
@@ -457,7 +478,7 @@ def main() -> None:
         print(f"{rate.wall:.1f} {rate.cpu:.1f}")
         return
     if not args.throughput_only:
-        pure_cost(args.frames, args.rounds, args.batch)
+        pure_cost(args.frames, args.rounds, args.batch, args.devices)
     if not args.pure_only:
         throughput(args.frames, args.rounds, dict(v.split("=", 1) for v in args.variant))
 

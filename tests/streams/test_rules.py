@@ -12,7 +12,15 @@ from typing import Any
 import orjson
 import pytest
 from trackpipe.streams.geofence import Circle, Geofence, Polygon
-from trackpipe.streams.rules import DeviceState, RuleInputError, RuleSettings, on_contact, on_position, on_tick
+from trackpipe.streams.rules import (
+    DeviceState,
+    RuleInputError,
+    RuleSettings,
+    on_contact,
+    on_position,
+    on_rows,
+    on_tick,
+)
 
 from trackpipe import schemas
 
@@ -677,3 +685,54 @@ def test_odd_optional_fields_do_not_crash() -> None:
 def test_settings_validation(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         RuleSettings(**kwargs)
+
+
+# --- one device's batch in one step (what `derive` runs) -------------------------------------
+
+
+def _one_by_one(
+    state: DeviceState | None, rows: list[dict[str, Any]], last: dict[str, Any] | None, settings: RuleSettings
+) -> tuple[DeviceState | None, list[tuple[dict[str, Any], dict[str, Any]]], list[dict[str, Any]]]:
+    events, failures = [], []
+    steps = [(on_position, row) for row in rows] + ([(on_contact, last)] if last is not None else [])
+    for rule, row in steps:
+        try:
+            state, raised = rule(state, row, settings)
+        except RuleInputError:
+            failures.append(row)
+            continue
+        events += [(event, row) for event in raised]
+    return state, events, failures
+
+
+def test_a_device_batch_in_one_step_is_the_rows_one_by_one() -> None:
+    fence = RuleSettings(offline_timeout=timedelta(minutes=5), geofences=(ETOILE, ROND_POINT), speed_limit_kmh=50)
+    rows = drive(0, 600, 20, 0.0, 1.0, 70.0)  # moving, overspeed, out of the Etoile, through the Rond-Point
+    rows[3] = dict(rows[3], latitude=123.0, protocol="other")  # refused: changes nothing, not even identity
+    rows[5] = dict(rows[5], ignition=True)
+    rows[6] = dict(rows[6], ignition=False)
+    rows.insert(8, dict(rows[7]))  # re-delivered
+    rows.append(dict(rows[-1], fix_time="not a time"))  # refused
+    last = contact(700)
+    for start in (None, run([pos(-900)], fence)[0]):  # a new device; one offline since
+        state, events, failures = on_rows(start, rows, last, fence)
+        want_state, want_events, want_failures = _one_by_one(start, rows, last, fence)
+        assert state == want_state and state is not None and state.protocol == "carscop"
+        assert events == want_events and len(events) > 5
+        assert [row for row, _ in failures] == want_failures == [rows[3], rows[-1]]
+        assert "latitude" in failures[0][1] and "fix_time" in failures[1][1]
+
+
+def test_a_device_batch_of_refused_rows_leaves_no_state() -> None:
+    bad = dict(pos(0), longitude=None)
+    assert on_rows(None, [bad], None, TIMEOUT)[0] is None
+    known = run([pos(-60)], TIMEOUT)[0]
+    state, events, failures = on_rows(known, [bad], dict(contact(10), last_seen=None), TIMEOUT)
+    assert state == known and events == [] and len(failures) == 2
+
+
+def test_state_bytes_round_trip_with_times_and_fences() -> None:
+    state, _ = run(drive(0, 300, 20, 0.0, 0.5, 70.0), RuleSettings(geofences=(ETOILE, ROND_POINT)))
+    data = orjson.loads(state.to_bytes())
+    assert data["v"] == 1 and data["last_seen"] == state.last_seen.isoformat()
+    assert DeviceState.from_bytes(state.to_bytes()) == state
