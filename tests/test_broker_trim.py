@@ -31,3 +31,19 @@ def test_published_topics_keep_the_newest_records() -> None:
 def test_nothing_below_what_is_already_deleted() -> None:
     begins = {RAW0: 800, POS0: 250}
     assert trim_targets(begins, {RAW0: 1000, POS0: 350}, {RAW0: 900}, {"raw"}, keep=100) == {}
+
+
+def test_compacted_topics_get_the_segment_size_only_when_set() -> None:
+    from trackpipe.config import Settings
+    from trackpipe.supervisor import EMBEDDED_COMPACT_SEGMENT, Supervisor
+
+    plain = Settings()
+    assert plain.topic_configs("compact") == {"cleanup.policy": "compact"}
+    sized = Settings(compact_segment_bytes=4096)
+    assert sized.topic_configs("compact") == {"cleanup.policy": "compact", "segment.bytes": "4096"}
+    assert sized.topic_configs("delete") == {"cleanup.policy": "delete"}
+    assert sized.changelog("rule_state") == "trackpipe-rule_state-changelog"
+    # `trackpipe run` sizes them for its embedded broker, leaves a real Kafka's as they are
+    assert Supervisor(plain).settings.compact_segment_bytes == EMBEDDED_COMPACT_SEGMENT
+    assert Supervisor(Settings(kafka_bootstrap="kafka:9092")).settings.compact_segment_bytes == 0
+    assert Supervisor(sized).settings.compact_segment_bytes == 4096

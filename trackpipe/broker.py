@@ -14,10 +14,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.protocol.group import LeaveGroupRequest
 
-from .config import TOPICS, Settings
+from .config import TABLES, TOPICS, Settings
 from .procs import child_preexec
 
 log = logging.getLogger("trackpipe.broker")
@@ -106,15 +107,12 @@ async def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.
             await asyncio.sleep(0.3)
     try:
         existing = set(await admin.list_topics())
+        policies = {settings.topic(name): policy for name, policy in TOPICS.items()}
+        policies.update({settings.changelog(table): "compact" for table in TABLES})  # before Faust makes them
         wanted = [
-            NewTopic(
-                settings.topic(name),
-                settings.partitions,
-                settings.replication,
-                topic_configs={"cleanup.policy": policy},
-            )
-            for name, policy in TOPICS.items()
-            if settings.topic(name) not in existing
+            NewTopic(name, settings.partitions, settings.replication, topic_configs=settings.topic_configs(policy))
+            for name, policy in policies.items()
+            if name not in existing
         ]
         if wanted:
             try:
@@ -122,6 +120,14 @@ async def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.
             except TopicAlreadyExistsError:
                 pass
             log.info("created topics %s", ", ".join(t.name for t in wanted))
+        if settings.compact_segment_bytes > 0:  # compacted topics made before: their segments too
+            older = [
+                ConfigResource(ConfigResourceType.TOPIC, name, configs=settings.topic_configs(policy))
+                for name, policy in policies.items()
+                if name in existing and policy == "compact"
+            ]
+            if older:
+                await admin.alter_configs(older)
     finally:
         await admin.close()
 

@@ -59,6 +59,11 @@ class Settings:
     # worker group's committed offset for the topics it consumes); 0 = keep everything
     broker_keep: int = 20000
     broker_trim_interval: float = 10.0
+    # segment.bytes of the compacted topics (the registries and the worker's table changelogs; 0:
+    # the broker's default).  The embedded broker compacts only closed segments and its default
+    # segment never closes: the rule-state changelog (one record per device per batch) would grow
+    # without end.  `trackpipe run` sets it for the embedded broker.
+    compact_segment_bytes: int = 0
     # streams
     sink_batch: int = 5000
     sink_interval: float = 1.0  # s: rows are stored (and frames acked) in batches of sink_batch or this old
@@ -148,6 +153,7 @@ class Settings:
             "spool_max_bytes": "TRACKPIPE_SPOOL_MAX_BYTES",
             "broker_keep": "TRACKPIPE_BROKER_KEEP",
             "broker_trim_interval": "TRACKPIPE_BROKER_TRIM_INTERVAL",
+            "compact_segment_bytes": "TRACKPIPE_COMPACT_SEGMENT_BYTES",
             "sink_batch": "TRACKPIPE_SINK_BATCH",
             "sink_interval": "TRACKPIPE_SINK_INTERVAL",
             "publish_interval": "TRACKPIPE_PUBLISH_INTERVAL",
@@ -190,6 +196,18 @@ class Settings:
     def topic(self, name: str) -> str:
         """Full topic name: raw, devices, positions, events, deadletter."""
         return f"{self.topic_prefix}{name}"
+
+    def changelog(self, table: str) -> str:
+        """The changelog topic Faust keeps for the worker's table `table` (one of TABLES)."""
+        return f"{self.app_id}-{table}-changelog"
+
+    def topic_configs(self, policy: str) -> dict[str, str]:
+        """The configs a topic of cleanup `policy` is created with (and, for compacted ones when
+        `compact_segment_bytes` is set, brought to)."""
+        configs = {"cleanup.policy": policy}
+        if policy == "compact" and self.compact_segment_bytes > 0:
+            configs["segment.bytes"] = str(self.compact_segment_bytes)
+        return configs
 
     @property
     def run_dir(self) -> Path:
@@ -234,3 +252,5 @@ TOPICS = {
     "deadletter": "delete",
     "geofences": "compact",
 }
+#: the worker's Faust tables: each has a compacted changelog topic "<app_id>-<table>-changelog"
+TABLES = ("devices", "geofences", "rule_state")

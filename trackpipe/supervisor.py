@@ -36,7 +36,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .broker import Trimmer, ensure_topics, evict_group_members, free_port, spawn_embedded, wait_port
@@ -107,8 +107,16 @@ def describe_exit(code: int) -> str:
     return f"status {code}"
 
 
+#: segment.bytes of compacted topics on the embedded broker (it compacts closed segments only):
+#: a rule-state changelog segment closes every few thousand records, so it stays near one record
+#: per device instead of growing by one per device per batch
+EMBEDDED_COMPACT_SEGMENT = 1 << 20
+
+
 class Supervisor:
     def __init__(self, settings: Settings) -> None:
+        if not settings.kafka_bootstrap and not settings.compact_segment_bytes:
+            settings = replace(settings, compact_segment_bytes=EMBEDDED_COMPACT_SEGMENT)
         self.settings = settings
         self.parts: dict[str, Part] = {}
         self._stop_requested = False
@@ -137,6 +145,8 @@ class Supervisor:
         env.setdefault("TRACKPIPE_SESSION_TIMEOUT", "10")
         if not s.kafka_bootstrap:  # the embedded broker confirms from memory: the edge spools
             env.setdefault("TRACKPIPE_SPOOL", "1")
+        if s.compact_segment_bytes:  # a changelog the worker makes itself gets it too
+            env.setdefault("TRACKPIPE_COMPACT_SEGMENT_BYTES", str(s.compact_segment_bytes))
         return env
 
     def _log_path(self, name: str) -> Path:

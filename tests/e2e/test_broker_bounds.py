@@ -1,5 +1,6 @@
 """The embedded broker stays bounded: `trackpipe run` trims the delete-policy topics behind the
-worker's committed offsets (keeping TRACKPIPE_BROKER_KEEP records per partition), and nothing
+worker's committed offsets (keeping TRACKPIPE_BROKER_KEEP records per partition), the compacted
+ones (the rule-state changelog: a record per device per batch) are compacted, and nothing
 acknowledged is lost by it.  The hour-long soak with memory figures is `make chaos ARGS="--soak 60"`."""
 
 from __future__ import annotations
@@ -17,6 +18,22 @@ from trackpipe.launcher import Pipeline, start_pipeline, stop_pipeline
 pytestmark = pytest.mark.e2e
 
 KEEP = 300
+SEGMENT = 8 * 1024  # compacted topics' segment.bytes here (`trackpipe run`'s default is 1 MiB)
+
+
+async def _read_all(bootstrap: str, topic: str) -> tuple[int, set[bytes]]:
+    """Every record the topic holds now, and its keys."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    count, keys = 0, set()
+    try:
+        while batches := await consumer.getmany(timeout_ms=2000):
+            for messages in batches.values():
+                count += len(messages)
+                keys.update(m.key for m in messages)
+    finally:
+        await consumer.stop()
+    return count, keys
 
 
 async def _offsets(bootstrap: str, topic: str, partitions: int) -> tuple[dict[int, int], dict[int, int]]:
@@ -32,7 +49,11 @@ async def _offsets(bootstrap: str, topic: str, partitions: int) -> tuple[dict[in
 
 
 def test_topics_trimmed_behind_the_worker_and_nothing_lost(tmp_path: Path) -> None:
-    env = {"TRACKPIPE_BROKER_KEEP": str(KEEP), "TRACKPIPE_BROKER_TRIM_INTERVAL": "1"}
+    env = {
+        "TRACKPIPE_BROKER_KEEP": str(KEEP),
+        "TRACKPIPE_BROKER_TRIM_INTERVAL": "1",
+        "TRACKPIPE_COMPACT_SEGMENT_BYTES": str(SEGMENT),
+    }
     p = start_pipeline(tmp_path / "trim", extra_env=env)
     try:
         _load_and_check(p)
@@ -64,3 +85,10 @@ def _load_and_check(p: Pipeline) -> None:
     print(f"acked {len(load.acked)}, stored {stored[0]}, kafka.json {state} bytes, trimmed {trimmed}")
     assert stored[0] == len(load.acked), "acknowledged frames missing from positions"
     assert stored[1] == stored[2]
+    changelog = settings.changelog("rule_state")
+    _, ends = asyncio.run(_offsets(p.bootstrap(), changelog, settings.partitions))
+    held, keys = asyncio.run(_read_all(p.bootstrap(), changelog))
+    print(f"{changelog}: {sum(ends.values())} records written, {held} held for {len(keys)} devices")
+    assert len(keys) == load.devices, "a device's rule state is missing from its changelog"
+    assert sum(ends.values()) > 500, "too few state writes to show compaction"
+    assert held < sum(ends.values()) / 3, "the rule-state changelog was not compacted"
