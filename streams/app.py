@@ -12,7 +12,8 @@
 Derived events (`streams.rules`, glue in `streams.derive`): after `process`, each batch's
 positions go through the rules per device in fix-time order; their events join the batch's
 alarm events (published before the INSERTs, stored with them).  A device's new state is staged
-in a `StateBook` and written to the `rule_state` table (changelog: it survives a restart) only
+in a `StateBook` and written to the `rule_state` table (changelog: it survives a restart; the
+batch's changelog records go out as one produce batch per partition, confirmed before the acks) only
 once the batch's INSERTs succeeded, just before the acks: a crash in between re-derives the same
 events from the re-delivered frames, and their rows collapse.  `offline_timer` raises
 deviceOffline for local devices silent longer than their timeout, the same way.
@@ -57,8 +58,7 @@ from aiohttp import web
 from trackpipe import group_compat, kafka_compat, loops, metrics, schemas, store
 from trackpipe.config import Settings
 from trackpipe.geofences import FenceRecord, decode_record
-from trackpipe.produce import partitioner as _partitioner
-from trackpipe.produce import produce_batches
+from trackpipe.produce import partition_of, produce_batches
 
 from . import derive
 from .process import Batch, deadletter, process
@@ -196,8 +196,25 @@ def _load_state(device_id: str) -> DeviceState | None:
         return None
 
 
-def _write_state(device_id: str, state: DeviceState) -> None:
-    rule_state[device_id.encode()] = state.to_bytes()
+def _state_writer(records: list[tuple[bytes, bytes]]) -> Callable[[str, DeviceState], None]:
+    """Writes a committed state into the rule_state table's store and collects its changelog
+    record (what a Table write would send on its own, one Faust send per device)."""
+
+    def write(device_id: str, state: DeviceState) -> None:
+        key, value = device_id.encode(), state.to_bytes()
+        rule_state.data[key] = value  # the store itself: no changelog record from Faust
+        records.append((key, value))
+
+    return write
+
+
+async def _commit_states(ticket: derive.Ticket) -> None:
+    """The ticket's states into the table, their changelog records to Kafka in one produce batch
+    per partition (keyed like tracker.raw: on the partition of the device's frames), confirmed
+    before the caller acks the frames they came from."""
+    records: list[tuple[bytes, bytes]] = []
+    book.commit(ticket, _state_writer(records))
+    await asyncio.gather(*await _send(rule_state.changelog_topic.get_topic_name(), records))
 
 
 book = derive.StateBook(_load_state)
@@ -376,13 +393,13 @@ async def _store_then_ack(
     stream: faust.StreamT[bytes], events: list[Any], batch: Batch, sent: list[Any], ticket: derive.Ticket
 ) -> None:
     """One INSERT per table (refused rows dead-lettered), then the rule states, then the acks: a
-    frame is acked only once its rows are stored and everything published from it is confirmed by
-    Kafka (Faust flushes the state changelog before it commits the acked offsets)."""
+    frame is acked only once its rows are stored and everything published from it -- its device's
+    new rule state in the changelog too -- is confirmed by Kafka."""
     for table, rows in batch.tables():
         refused = [_refused(table, row, batch.sources[id(row)], exc) for row, exc in await _store(table, rows)]
         sent += await _publish(deadletter_topic, "deadletter", refused)
     await asyncio.gather(*sent)
-    book.commit(ticket, _write_state)
+    await _commit_states(ticket)
     for event in events:
         await stream.ack(event)
 
@@ -430,7 +447,7 @@ async def offline_timer() -> None:
     local = _local_partitions()
     every = list(range(settings.partitions))
     ids = {key.decode() for key in list(rule_state.keys())} | book.staged_ids()
-    ids = {d for d in ids if _partitioner(d.encode(), every, every) in local}
+    ids = {d for d in ids if partition_of(d.encode(), every) in local}
     if not ids:
         return
     settings_of = _settings_lookup(_batch_lookup())
@@ -443,7 +460,7 @@ async def offline_timer() -> None:
     for row, exc in await _store("events", raised):  # no frame to dead-letter: logged
         log.error("derived event refused by store (%s): %r", store.describe(exc), row)
     await asyncio.gather(*sent)
-    book.commit(ticket, _write_state)
+    await _commit_states(ticket)
     log.info("offline timer: %d device(s) offline", len(changed))
 
 
@@ -472,8 +489,13 @@ async def _publish(topic: faust.TopicT, kind: str, records: list[tuple[bytes, di
     if not records:
         return []
     worker_metrics.published(kind, records)
-    name = topic.get_topic_name()
-    messages = [(key, schemas.encode(kind, row)) for key, row in records]
+    return await _send(topic.get_topic_name(), [(key, schemas.encode(kind, row)) for key, row in records])
+
+
+async def _send(name: str, messages: list[tuple[bytes, bytes]]) -> list[Any]:
+    """Hand (key, value) records to Kafka without waiting; returns the confirmations."""
+    if not messages:
+        return []
     kafka = getattr(app.producer, "_producer", None)  # aiokafka's producer under Faust's: it has the batch API
     if kafka is None or not hasattr(kafka, "create_batch"):
         return [await app.producer.send(name, key, value, None, None, None) for key, value in messages]

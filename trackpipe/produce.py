@@ -12,9 +12,26 @@ import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 partitioner = DefaultPartitioner()  # Faust's producer uses it too (no producer_partitioner set)
+
+#: key -> murmur2(key) & 0x7FFFFFFF.  Keys are device ids, and a device's id recurs every few
+#: seconds on every topic the worker publishes to: its pure-Python hash is worth keeping.
+_HASHES: dict[bytes, int] = {}
+HASHES_KEPT = 1 << 18  # then forgotten all at once (a bound, not an LRU: refilled at one hash per key)
+
+
+def partition_of(key: bytes | None, partitions: list[int]) -> int:
+    """The partition Kafka's default partitioner gives `key` among `partitions` (sorted)."""
+    if key is None:
+        return partitioner(key, partitions, partitions)
+    hashed = _HASHES.get(key)
+    if hashed is None:
+        if len(_HASHES) >= HASHES_KEPT:
+            _HASHES.clear()
+        hashed = _HASHES[key] = murmur2(key) & 0x7FFFFFFF
+    return partitions[hashed % len(partitions)]
 
 
 async def produce_batches(
@@ -27,7 +44,7 @@ async def produce_batches(
     partitions = sorted(await kafka.partitions_for(topic))
     by_partition: dict[int, list[int]] = {}
     for index, (key, _) in enumerate(messages):
-        by_partition.setdefault(partitioner(key, partitions, partitions), []).append(index)
+        by_partition.setdefault(partition_of(key, partitions), []).append(index)
     futures: list[Any] = [None] * len(messages)
     for partition, indexes in by_partition.items():
         batch = kafka.create_batch()

@@ -162,3 +162,21 @@ def test_the_edge_publisher_batches_what_connections_send_in_one_turn(bootstrap:
     assert confirmed == sorted((m.key, m.value, m.partition, m.offset) for m in got)
     assert lost is False
     assert len({(f.result().partition, f.result().offset) for _, _, f in sent}) == len(sent) == 200
+
+
+def test_partition_of_is_kafkas_default_partitioner_also_once_the_cache_is_full(monkeypatch: Any) -> None:
+    import random
+
+    from aiokafka.partitioner import DefaultPartitioner
+
+    from trackpipe import produce
+
+    monkeypatch.setattr(produce, "HASHES_KEPT", 50)
+    rng = random.Random(7)
+    keys = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 24))) for _ in range(400)]
+    for count in (1, 3, 4, 12):
+        partitions = list(range(count))
+        for key in keys + keys:  # the second time from the cache (or after it was cleared)
+            assert produce.partition_of(key, partitions) == DefaultPartitioner()(key, partitions, partitions)
+    assert len(produce._HASHES) <= 50
+    assert produce.partition_of(None, [0, 1, 2]) in (0, 1, 2)
