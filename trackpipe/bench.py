@@ -543,6 +543,7 @@ def main() -> None:
     parser.add_argument("--latency-points", type=int, default=400)
     parser.add_argument("--latency-devices", type=int, default=20)
     parser.add_argument("--worker-frames", type=int, default=20000)
+    parser.add_argument("--worker-devices", type=int, default=5000, help="worker: units the frames come from")
     parser.add_argument("--load-devices", type=int, default=100, help="latency bench: background GT06 units (0: skip)")
     parser.add_argument("--scale-seconds", type=float, default=45.0, help="scale-out run length (0: skip)")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
@@ -576,8 +577,8 @@ def main() -> None:
     if args.latency_points > 0:
         pipeline_figures(args.latency_points, args.latency_devices)
     if args.worker_frames > 0:
-        bench_worker.pure_cost(args.worker_frames, args.rounds, bench_worker.DEFAULT_BATCH)
-        bench_worker.throughput(args.worker_frames, args.rounds)
+        bench_worker.pure_cost(args.worker_frames, args.rounds, bench_worker.DEFAULT_BATCH, args.worker_devices)
+        bench_worker.throughput(args.worker_frames, args.rounds, devices=args.worker_devices)
     if args.load_devices > 0:
         from trackpipe import bench_latency
 

@@ -39,6 +39,7 @@ from trackpipe.protocols import registry
 from trackpipe.protocols.base import Context, DeviceSession
 from trackpipe.protocols.devices import carscop, gt06, jt808, teltonika
 from trackpipe.simulate import track
+from trackpipe.supervisor import EMBEDDED_COMPACT_SEGMENT
 
 #: protocol -> (device class, device id of unit n)
 _MIX: dict[str, tuple[type[DeviceSession], Callable[[int], str]]] = {
@@ -218,6 +219,8 @@ def _env(bootstrap: str, data_dir: Path, app_id: str) -> dict[str, str]:
         TRACKPIPE_DATA_DIR=str(data_dir),
         TRACKPIPE_APP_ID=app_id,
         TRACKPIPE_LOG_LEVEL="warn",
+        # as `trackpipe run` sets it for the embedded broker (its changelogs compacted)
+        TRACKPIPE_COMPACT_SEGMENT_BYTES=str(EMBEDDED_COMPACT_SEGMENT),
     )
 
 
@@ -393,7 +396,7 @@ async def _published(bootstrap: str, settings: Settings) -> dict[str, Any]:
     return counts
 
 
-def throughput(frames: int, rounds: int, variant: Mapping[str, str] | None = None) -> None:
+def throughput(frames: int, rounds: int, variant: Mapping[str, str] | None = None, devices: int = 100) -> None:
     """`variant`: settings of a second worker run in each round (paired with the first), e.g.
     {"TRACKPIPE_FAST_DELIVERY": "0"}: the same worker with Faust's own delivery."""
     from trackpipe.broker import ensure_topics, start_embedded
@@ -401,7 +404,7 @@ def throughput(frames: int, rounds: int, variant: Mapping[str, str] | None = Non
     from trackpipe.streams.process import process
 
     print(
-        f"== worker throughput: {frames} frames of the same mix pre-produced on tracker.raw; "
+        f"== worker throughput: {frames} frames of the same mix from {devices} devices pre-produced on tracker.raw; "
         f"one `trackpipe worker` vs a bare aiokafka loop, paired, {rounds} rounds"
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -410,7 +413,7 @@ def throughput(frames: int, rounds: int, variant: Mapping[str, str] | None = Non
         try:
             settings = Settings.from_env(data_dir=tmp)
             asyncio.run(ensure_topics(settings, bootstrap))
-            records = mix(frames)
+            records = mix(frames, devices)
             expected = sum(len(process(raw, lambda _: None).positions) for _, raw in records)
             started = time.perf_counter()
             asyncio.run(_produce(bootstrap, settings.topic("raw"), [(k, schemas.encode("raw", r)) for k, r in records]))
@@ -480,7 +483,7 @@ def main() -> None:
     if not args.throughput_only:
         pure_cost(args.frames, args.rounds, args.batch, args.devices)
     if not args.pure_only:
-        throughput(args.frames, args.rounds, dict(v.split("=", 1) for v in args.variant))
+        throughput(args.frames, args.rounds, dict(v.split("=", 1) for v in args.variant), args.devices)
 
 
 if __name__ == "__main__":
