@@ -406,3 +406,28 @@ def test_noack_take_on_a_stream_with_processors_stays_faust_s() -> None:
         return code
 
     assert asyncio.run(run()) is not kafka_compat.take_batches.__code__
+
+
+def test_a_raw_bytes_topic_makes_its_events_from_the_message_as_it_is() -> None:
+    import faust
+    from faust.types import TP, Message
+
+    assert kafka_compat.install_fast_delivery()
+    app = faust.App(
+        "test-raw-decode", broker="kafka://127.0.0.1:9", store="memory://", key_serializer="raw", value_serializer="raw"
+    )
+    raw = app.topic("t-raw", key_type=bytes, value_type=bytes)
+    as_json = app.topic("t-json", value_serializer="json")
+
+    def message(topic: str, key: bytes | None, value: bytes | None) -> Message:
+        return Message(topic, 0, 7, 1.5, 1, [(b"h", b"v")], key, value, None, tp=TP(topic, 0))
+
+    async def main() -> None:
+        for key, value in ((b"dev-1", b"\x00\x01avro"), (None, b"x"), (b"gone", None)):
+            event = await raw.decode(message("t-raw", key, value))
+            assert (event.key, event.value, event.message.offset) == (key, value, 7)
+            assert list(event.headers) == [(b"h", b"v")] or event.headers == {b"h": b"v"}
+        event = await as_json.decode(message("t-json", b"k", b'{"a": 1}'))  # not raw: Faust's own decoder
+        assert event.value == {"a": 1}
+
+    asyncio.run(main())
