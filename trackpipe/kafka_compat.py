@@ -295,10 +295,10 @@ def _raw_as_is(compile_schema: Callable[..., Any]) -> Callable[..., Any]:
             and (self.key_serializer or app.conf.key_serializer) == raw
             and (self.value_serializer or app.conf.value_serializer) == raw
         ):
-            create_event = app.create_event
+            event_class = app.conf.Event  # what `app.create_event` looks up in the settings per event
 
             async def as_is(message: Any, *, propagate: bool = False) -> Any:
-                return create_event(message.key, message.value, message.headers, message)
+                return event_class(app, message.key, message.value, message.headers, message)
 
             return as_is
         return compile_schema(self, app, **kwargs)
