@@ -41,7 +41,6 @@ detail).  Fixes the position filters refuse (`streams.quality`) are dead letters
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import time
@@ -483,11 +482,7 @@ async def report_recovery() -> None:
     rule state included -- recovered from their changelogs) and how much state it recovered."""
     while not _ready():
         await asyncio.sleep(0.1)
-    # the objects alive now (modules, tables, the app) live as long as the worker: the collector
-    # stops scanning them, and collects the young generation less often (batches make many short-
-    # lived dicts; measured 5-15% of the per-frame cost in the pure bench)
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    loops.settle_gc()  # what is alive now lives as long as the worker
     log.info(
         "tables recovered, ready %.2fs after the worker started: rule_state %d device(s), geofences %d, devices %d",
         time.monotonic() - _STARTED,

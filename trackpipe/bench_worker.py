@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 import fastavro
 
-from trackpipe import schemas, store
+from trackpipe import loops, schemas, store
 from trackpipe.config import Settings
 from trackpipe.protocols import registry
 from trackpipe.protocols.base import Context, DeviceSession
@@ -103,6 +103,7 @@ def pure_cost(frames: int, rounds: int, batch: int, devices: int = 100) -> dict[
     from trackpipe.streams.process import Batch, process
     from trackpipe.streams.rules import DeviceState
 
+    loops.settle_gc()  # as the worker runs its steps, once ready (the frames made after it: not frozen)
     records = mix(frames, devices)
     values = [schemas.encode("raw", raw) for _, raw in records]
     kinds: dict[str, int] = {}
@@ -343,6 +344,7 @@ async def bare_loop(group: str, frames: int) -> Rate:
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
+    loops.settle_gc()  # as the worker does once ready
     late_after = timedelta(seconds=settings.late_after)
     done = 0
     started = started_cpu = 0.0
