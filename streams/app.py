@@ -21,10 +21,11 @@ deviceOffline for local devices silent longer than their timeout, the same way.
 All topics have the same partition count and are keyed by device id, so the
 `devices` table partition that `decode` reads is always local to the worker
 (co-partitioning).  `decode` takes what the stream holds (`publish_interval` 0: at once; under
-load it fills while the last batch is worked on), decodes it and hands its alarm and derived
-events, positions and dead letters to Kafka at once, one produce batch per partition: an alarm
-never waits for the store.  The decoded rows gather in `_Sink` until `sink_batch` frames or
-`sink_interval` seconds, then one columnar INSERT per table; the raw events are acked only after
+load it fills while the last batch is worked on), decodes it and hands its alarm events to Kafka
+at once -- before the rules run -- then its derived events, positions and dead letters, one
+produce batch per partition: an alarm waits neither for the rules nor for the store.  The
+decoded rows gather in `_Sink` until `sink_batch` frames or `sink_interval` seconds, then one
+columnar INSERT per table; the raw events are acked only after
 the INSERTs succeeded and Kafka confirmed every publish, so a crash re-delivers, and re-delivered
 rows collapse in the ReplacingMergeTree.  Decoding and publishing go on while one batch is in the
 store (one at a time, acks in order); the next gathers meanwhile, and only at twice `sink_batch`
@@ -254,8 +255,6 @@ def _settings_lookup(lookup: Callable[[str], Mapping[str, Any] | None]) -> Calla
 def _derive(batch: Batch, lookup: Callable[[str], Mapping[str, Any] | None]) -> derive.Ticket:
     """The batch's positions through the rules: events added to the batch (with the frame each
     came from), unusable rows dead-lettered, new states staged (committed after the INSERTs)."""
-    for row in batch.events:
-        row.setdefault("key", "")
     derived = derive.derive(batch.positions, book.get, _settings_lookup(lookup), batch.status.values())
     for event, position in derived.events:
         batch.events.append(event)
@@ -310,11 +309,15 @@ async def decode(stream: faust.StreamT[bytes]) -> None:
                     continue
                 out = process(raw, lookup, late_after=late_after, options=settings.decoder_options, filters=filters)
                 batch.add(raw, out, event.key or b"")
+            # the frames' own alarms published as soon as decoded: before the rules and any INSERT
+            alarms = len(batch.events)
+            for row in batch.events:
+                row.setdefault("key", "")
+            sent = await _publish(events_topic, "events", _by_device(batch.events))
             ticket = _derive(batch, lookup)
             _progress.saw_batch(len(events) >= settings.sink_batch)
             worker_metrics.batch(len(events))
-            # published as soon as decoded, before any INSERT: alarms never wait for the store
-            sent = await _publish(events_topic, "events", _by_device(batch.events))
+            sent += await _publish(events_topic, "events", _by_device(batch.events[alarms:]))  # derived
             sent += await _publish(positions_topic, "positions", _by_device(batch.positions))
             sent += await _publish(deadletter_topic, "deadletter", batch.deadletters)
             await sink.add(events, batch, sent, ticket)
