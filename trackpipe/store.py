@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import struct
+import weakref
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -164,9 +165,26 @@ def rows_to_columns(table: str, rows: list[dict[str, Any]]) -> list[list[Any]]:
     return columns
 
 
+#: per client, the insert context of each table: made once (clickhouse-connect asks the server for
+#: the table's column types when it makes one: a DESCRIBE query per INSERT otherwise), then reused
+_CONTEXTS: weakref.WeakKeyDictionary[Client, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def insert(client: Client, table: str, rows: list[dict[str, Any]]) -> None:
     """One columnar INSERT of a batch (the sink batches to thousands of rows)."""
-    client.insert(table, rows_to_columns(table, rows), column_names=list(COLUMNS[table]), column_oriented=True)
+    contexts = _CONTEXTS.setdefault(client, {})
+    context = contexts.get(table)
+    if context is None:
+        context = client.create_insert_context(table, column_names=list(COLUMNS[table]), column_oriented=True)
+        contexts[table] = context
+    context.data = rows_to_columns(table, rows)
+    try:
+        client.insert(context=context)
+    except Exception:
+        contexts.pop(table, None)  # made again next time (the table may have changed under it)
+        raise
+    finally:
+        context.data = None  # the batch is not kept alive by the cache
 
 
 # -- retention ----------------------------------------------------------------------
