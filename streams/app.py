@@ -95,37 +95,29 @@ positions_topic = app.topic(settings.topic("positions"), key_type=bytes, value_t
 events_topic = app.topic(settings.topic("events"), key_type=bytes, value_type=bytes)
 deadletter_topic = app.topic(settings.topic("deadletter"), key_type=bytes, value_type=bytes)
 
-#: the tables' changelogs as `ensure_topics` makes them (segment size: see Settings.compact_segment_bytes)
-_changelog_configs = {k: v for k, v in settings.topic_configs("compact").items() if k != "cleanup.policy"}
-devices = app.Table(
-    "devices",
-    default=None,
-    key_type=bytes,
-    value_type=bytes,
-    partitions=settings.partitions,
-    extra_topic_configs=_changelog_configs,
-)
+
+def _bytes_table(kind: Callable[..., Any], name: str, **options: Any) -> Any:
+    """A table (`app.Table` or `app.GlobalTable`) of bytes keys and values over every partition,
+    its changelog made as `ensure_topics` makes it (segment size: Settings.compact_segment_bytes)."""
+    segments = {k: v for k, v in settings.topic_configs("compact").items() if k != "cleanup.policy"}
+    return kind(
+        name,
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=settings.partitions,
+        extra_topic_configs=segments,
+        **options,
+    )
+
+
+devices = _bytes_table(app.Table, "devices")
 geofences_topic = app.topic(settings.topic("geofences"), key_type=bytes, value_type=bytes)
 #: every fence on every worker: a fence applies to devices of any partition
-geofences = app.GlobalTable(
-    "geofences",
-    default=None,
-    key_type=bytes,
-    value_type=bytes,
-    partitions=settings.partitions,
-    extra_topic_configs=_changelog_configs,
-)
+geofences = _bytes_table(app.GlobalTable, "geofences")
 #: per-device rule state (DeviceState.to_bytes), keyed and partitioned by device id like tracker.raw
 #: (use_partitioner: written after the INSERTs and from the timer, outside the frame's event)
-rule_state = app.Table(
-    "rule_state",
-    default=None,
-    key_type=bytes,
-    value_type=bytes,
-    partitions=settings.partitions,
-    use_partitioner=True,
-    extra_topic_configs=_changelog_configs,
-)
+rule_state = _bytes_table(app.Table, "rule_state", use_partitioner=True)
 rule_defaults = derive.base_settings(settings)
 worker_metrics = metrics.WorkerMetrics()  # served by `ops_endpoint` (/metrics, /health, /ready)
 
