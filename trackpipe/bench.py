@@ -17,7 +17,8 @@
 3. The worker (`trackpipe.bench_worker`): pure per-frame cost of its steps on a mix of
    Carscop, GT06, JT808 and Teltonika frames, and one `trackpipe worker` draining
    pre-produced frames vs a bare aiokafka loop on the same frames (frames/s, ratio).
-4. Alarm and row latency under background load (`trackpipe.bench_latency`).
+4. Alarm and row latency under background load (`trackpipe.bench_latency`; default 500 GT06 units x
+   10/s, i.e. 5k frames/s, for 60 s: `--load-devices`, `--load-rate`).
 5. Scale-out (`trackpipe.scale`): workers joining and leaving under load, counted.
 
     python -m trackpipe.bench [--latency-points 400] [--edge-only [--loop uvloop] [--traffic round-trip]
@@ -544,7 +545,8 @@ def main() -> None:
     parser.add_argument("--latency-devices", type=int, default=20)
     parser.add_argument("--worker-frames", type=int, default=20000)
     parser.add_argument("--worker-devices", type=int, default=5000, help="worker: units the frames come from")
-    parser.add_argument("--load-devices", type=int, default=100, help="latency bench: background GT06 units (0: skip)")
+    parser.add_argument("--load-devices", type=int, default=500, help="latency bench: background GT06 units (0: skip)")
+    parser.add_argument("--load-rate", type=float, default=10.0, help="latency bench: frames/s per background unit")
     parser.add_argument("--scale-seconds", type=float, default=45.0, help="scale-out run length (0: skip)")
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--detection-only", action="store_true", help="only the detection + framing cost")
@@ -582,9 +584,9 @@ def main() -> None:
     if args.load_devices > 0:
         from trackpipe import bench_latency
 
-        print(f"== latency under load: {args.load_devices} devices x 4/s for 45 s")
+        print(f"== latency under load: {args.load_devices} devices x {args.load_rate:g}/s for 60 s")
         with tempfile.TemporaryDirectory() as tmp:
-            bench_latency.run(args.load_devices, 4.0, 45.0, Path(tmp))
+            bench_latency.run(args.load_devices, args.load_rate, 60.0, Path(tmp))
     if args.scale_seconds > 0:
         from trackpipe import scale
 
