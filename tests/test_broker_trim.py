@@ -47,3 +47,9 @@ def test_compacted_topics_get_the_segment_size_only_when_set() -> None:
     assert Supervisor(plain).settings.compact_segment_bytes == EMBEDDED_COMPACT_SEGMENT
     assert Supervisor(Settings(kafka_bootstrap="kafka:9092")).settings.compact_segment_bytes == 0
     assert Supervisor(sized).settings.compact_segment_bytes == 4096
+
+
+def test_stored_records_of_consumed_topics_have_their_own_keep() -> None:
+    ends = {RAW0: 1000, POS0: 1000}
+    targets = trim_targets({}, ends, {RAW0: 900}, {"raw"}, keep=300, keep_stored=50)
+    assert targets == {RAW0: 850, POS0: 700}  # raw: 50 behind the committed 900; positions: the last 300

@@ -48,7 +48,7 @@ from trackpipe import bench_worker, loops
 from trackpipe.broker import ensure_topics, free_port, start_embedded, wait_port
 from trackpipe.config import Settings
 from trackpipe.launcher import Pipeline, start_pipeline, stop_pipeline
-from trackpipe.procs import child_preexec, stop
+from trackpipe.procs import child_preexec, cpu_seconds, stop
 from trackpipe.protocols import gt06
 from trackpipe.protocols.devices import carscop as carscop_device
 from trackpipe.protocols.devices import gt06 as gt06_device
@@ -200,16 +200,6 @@ def _client(
     out.put(result)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (every thread), from /proc (0 once it has gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 @dataclass
 class _Run:
     rate: float  # acked frames/s, every client process together
@@ -239,7 +229,7 @@ def _measure(
             proc.start()
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(LOGIN_DEADLINE + 30)
-        wall, cpu = time.monotonic(), [_cpu_seconds(pid) for pid in pids]
+        wall, cpu = time.monotonic(), [cpu_seconds(pid) for pid in pids]
         results, errors = [], []
         for _ in procs:
             try:
@@ -248,7 +238,7 @@ def _measure(
                 errors.append("a client process reported nothing")
                 break
         wall = time.monotonic() - wall
-        used = [max(0.0, _cpu_seconds(pid) - c) / max(wall, 1e-9) for pid, c in zip(pids, cpu, strict=True)]
+        used = [max(0.0, cpu_seconds(pid) - c) / max(wall, 1e-9) for pid, c in zip(pids, cpu, strict=True)]
     finally:
         for proc in procs:
             proc.join(10)

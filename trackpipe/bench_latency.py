@@ -271,7 +271,9 @@ def breakdown(
 
 
 def run(devices: int, rate: float, duration: float, root: Path) -> None:
+    from trackpipe.chaos import supervisor_state
     from trackpipe.launcher import start_pipeline, stop_pipeline
+    from trackpipe.procs import cpu_seconds
 
     p = start_pipeline(root / "pipeline")
     stop = threading.Event()
@@ -286,6 +288,7 @@ def run(devices: int, rate: float, duration: float, root: Path) -> None:
         target=_load_process, args=(p.host, p.port, devices, rate, warmup, duration + 1.0, out), daemon=True
     )
     figures: dict[str, Any] = {}
+    cores: dict[str, float] = {}
     try:
         load.start()
         time.sleep(warmup + 1.0)  # connects, then the warm-up
@@ -303,8 +306,12 @@ def run(devices: int, rate: float, duration: float, root: Path) -> None:
         threads.append(threading.Thread(target=watch_rows, args=(p, row, rows, stop), daemon=True))
         for thread in threads:
             thread.start()
+        pids = {name: part["pid"] for name, part in supervisor_state(p)["parts"].items() if part.get("pid")}
+        cpu_before, cpu_since = {name: cpu_seconds(pid) for name, pid in pids.items()}, time.monotonic()
         with contextlib.suppress(Exception):
             figures = out.get(timeout=duration + 120)
+        cpu_for = time.monotonic() - cpu_since
+        cores = {name: (cpu_seconds(pid) - cpu_before[name]) / cpu_for for name, pid in pids.items()}
         alarm.stop.set()
         row.stop.set()
         time.sleep(3.0)  # the last probes arrive
@@ -322,6 +329,7 @@ def run(devices: int, rate: float, duration: float, root: Path) -> None:
             f"{figures['acked']:,.0f} acked frames/s ({figures['late']:,.0f} slots/s sent late, "
             f"{figures['dropped']} connections lost; load generator {figures['cpu']:.2f} core)"
         )
+        print("  cores used: " + ", ".join(f"{name} {used:.2f}" for name, used in sorted(cores.items())))
     print(f"  alarm latency (socket write -> read from tracker.events): {percentiles(latencies(alarm.sent, events))}")
     print(
         f"  row latency (socket write -> SELECT returns it, polled every {POLL * 1000:.0f} ms): "

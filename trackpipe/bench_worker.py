@@ -35,6 +35,7 @@ import fastavro
 
 from trackpipe import loops, schemas, store
 from trackpipe.config import Settings
+from trackpipe.procs import cpu_seconds
 from trackpipe.protocols import registry
 from trackpipe.protocols.base import Context, DeviceSession
 from trackpipe.protocols.devices import carscop, gt06, jt808, teltonika
@@ -252,15 +253,6 @@ class Rate(NamedTuple):
     cpu: float
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process `pid` so far (Linux /proc; 0 where there is none)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
 def _worker_run(
     bootstrap: str, data_dir: Path, app_id: str, expected: int, timeout: float, extra: Mapping[str, str] | None = None
 ) -> Rate:
@@ -291,7 +283,7 @@ def _worker_run(
                 try:
                     with urllib.request.urlopen(url + "/ready", timeout=5) as response:
                         if response.status == 200:
-                            ready_at, ready_cpu = time.perf_counter(), _cpu_seconds(proc.pid)
+                            ready_at, ready_cpu = time.perf_counter(), cpu_seconds(proc.pid)
                             break
                 except (urllib.error.URLError, OSError):
                     pass
@@ -301,7 +293,7 @@ def _worker_run(
         while time.monotonic() < deadline and proc.poll() is None:
             stored = _post(url, "SELECT count() FROM positions")[0][0]
             if stored >= expected:
-                wall, cpu = time.perf_counter() - ready_at, _cpu_seconds(proc.pid) - ready_cpu
+                wall, cpu = time.perf_counter() - ready_at, cpu_seconds(proc.pid) - ready_cpu
                 return Rate(expected / wall, expected / cpu if cpu > 0 else 0.0)
             time.sleep(0.25)
         raise RuntimeError(f"worker stored {stored}/{expected} positions in time: {_tail(data_dir / 'worker.log')}")

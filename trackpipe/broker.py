@@ -165,14 +165,18 @@ def trim_targets(
     committed: dict[TopicPartition, int],
     consumed: set[str],
     keep: int,
+    keep_stored: int | None = None,
 ) -> dict[TopicPartition, int]:
-    """Per partition, the offset to delete records before: the newest `keep` records stay, and in
-    a topic the worker consumes nothing at or after its committed offset goes (nothing it has not
-    stored yet).  Partitions with nothing to delete are left out."""
+    """Per partition, the offset to delete records before: the newest `keep` records stay; in a
+    topic the worker consumes, nothing at or after its committed offset goes (nothing it has not
+    stored yet) and `keep_stored` (default `keep`) of the stored records before it stay.
+    Partitions with nothing to delete are left out."""
     targets: dict[TopicPartition, int] = {}
     for tp, end in ends.items():
-        limit = min(committed.get(tp, 0), end) if tp.topic in consumed else end
-        target = limit - keep
+        if tp.topic in consumed:
+            target = min(committed.get(tp, 0), end) - (keep if keep_stored is None else keep_stored)
+        else:
+            target = end - keep
         if target > begins.get(tp, 0):
             targets[tp] = target
     return targets
@@ -195,7 +199,7 @@ async def trim_once(settings: Settings, bootstrap: str) -> int:
             if meta.offset >= 0
         }
         consumed = {settings.topic(n) for n in CONSUMED}
-        targets = trim_targets(begins, ends, committed, consumed, settings.broker_keep)
+        targets = trim_targets(begins, ends, committed, consumed, settings.broker_keep, settings.broker_keep_stored)
         if targets:
             await admin.delete_records({tp: RecordsToDelete(before_offset=o) for tp, o in targets.items()})
         return sum(o - begins.get(tp, 0) for tp, o in targets.items())

@@ -58,6 +58,10 @@ class Settings:
     # embedded broker: trim non-compacted topics to this many records per partition (behind the
     # worker group's committed offset for the topics it consumes); 0 = keep everything
     broker_keep: int = 20000
+    # ... and of tracker.raw / tracker.deadletter behind the worker's committed offset: those are
+    # stored (raw_frames keeps every frame for `trackpipe replay`); the broker rewrites all it holds
+    # every second or so, and at 5k frames/s the 20k kept raw records were ~45% of it
+    broker_keep_stored: int = 2000
     broker_trim_interval: float = 10.0
     # segment.bytes of the compacted topics (the registries and the worker's table changelogs; 0:
     # the broker's default).  The embedded broker compacts only closed segments and its default
@@ -152,6 +156,7 @@ class Settings:
             "deadletter_rate_total": "TRACKPIPE_DEADLETTER_RATE_TOTAL",
             "spool_max_bytes": "TRACKPIPE_SPOOL_MAX_BYTES",
             "broker_keep": "TRACKPIPE_BROKER_KEEP",
+            "broker_keep_stored": "TRACKPIPE_BROKER_KEEP_STORED",
             "broker_trim_interval": "TRACKPIPE_BROKER_TRIM_INTERVAL",
             "compact_segment_bytes": "TRACKPIPE_COMPACT_SEGMENT_BYTES",
             "sink_batch": "TRACKPIPE_SINK_BATCH",

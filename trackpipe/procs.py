@@ -38,3 +38,14 @@ def stop(proc: subprocess.Popen, timeout: float) -> int | None:
             pass
         proc.wait(5)
     return proc.returncode
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far, every thread (Linux /proc; 0 once it
+    has gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
