@@ -55,7 +55,7 @@ import faust
 import orjson
 from aiohttp import web
 
-from trackpipe import group_compat, kafka_compat, loops, metrics, schemas, store
+from trackpipe import group_compat, kafka_compat, loops, metrics, procs, schemas, store
 from trackpipe.config import Settings
 from trackpipe.geofences import FenceRecord, decode_record
 from trackpipe.produce import partition_of, produce_batches
@@ -477,7 +477,7 @@ async def report_recovery() -> None:
     rule state included -- recovered from their changelogs) and how much state it recovered."""
     while not _ready():
         await asyncio.sleep(0.1)
-    loops.settle_gc()  # what is alive now lives as long as the worker
+    procs.settle_gc()  # what is alive now lives as long as the worker
     log.info(
         "tables recovered, ready %.2fs after the worker started: rule_state %d device(s), geofences %d, devices %d",
         time.monotonic() - _STARTED,

@@ -33,9 +33,8 @@ from typing import Any, NamedTuple
 
 import fastavro
 
-from trackpipe import loops, schemas, store
+from trackpipe import procs, schemas, store
 from trackpipe.config import Settings
-from trackpipe.procs import cpu_seconds
 from trackpipe.protocols import registry
 from trackpipe.protocols.base import Context, DeviceSession
 from trackpipe.protocols.devices import carscop, gt06, jt808, teltonika
@@ -104,7 +103,7 @@ def pure_cost(frames: int, rounds: int, batch: int, devices: int = 100) -> dict[
     from trackpipe.streams.process import Batch, process
     from trackpipe.streams.rules import DeviceState
 
-    loops.settle_gc()  # as the worker runs its steps, once ready (the frames made after it: not frozen)
+    procs.settle_gc()  # as the worker runs its steps, once ready (the frames made after it: not frozen)
     records = mix(frames, devices)
     values = [schemas.encode("raw", raw) for _, raw in records]
     kinds: dict[str, int] = {}
@@ -283,7 +282,7 @@ def _worker_run(
                 try:
                     with urllib.request.urlopen(url + "/ready", timeout=5) as response:
                         if response.status == 200:
-                            ready_at, ready_cpu = time.perf_counter(), cpu_seconds(proc.pid)
+                            ready_at, ready_cpu = time.perf_counter(), procs.cpu_seconds(proc.pid)
                             break
                 except (urllib.error.URLError, OSError):
                     pass
@@ -293,7 +292,7 @@ def _worker_run(
         while time.monotonic() < deadline and proc.poll() is None:
             stored = _post(url, "SELECT count() FROM positions")[0][0]
             if stored >= expected:
-                wall, cpu = time.perf_counter() - ready_at, cpu_seconds(proc.pid) - ready_cpu
+                wall, cpu = time.perf_counter() - ready_at, procs.cpu_seconds(proc.pid) - ready_cpu
                 return Rate(expected / wall, expected / cpu if cpu > 0 else 0.0)
             time.sleep(0.25)
         raise RuntimeError(f"worker stored {stored}/{expected} positions in time: {_tail(data_dir / 'worker.log')}")
@@ -336,7 +335,7 @@ async def bare_loop(group: str, frames: int) -> Rate:
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
     await consumer.start()
-    loops.settle_gc()  # as the worker does once ready
+    procs.settle_gc()  # as the worker does once ready
     late_after = timedelta(seconds=settings.late_after)
     done = 0
     started = started_cpu = 0.0
