@@ -47,92 +47,58 @@ ALARM_PROBE, ROW_PROBE = "869000000000001", "869000000000002"
 CONNECTS_AT_ONCE = 128  # the load's connects in flight
 
 
-class _PacedUnit(asyncio.Protocol):
-    """A GT06 unit on a bare protocol: logs in, then writes a position at each of its report
+async def _paced_unit(
+    index: int, host: str, port: int, period: float, base: datetime, stats: dict[str, int], gate: asyncio.Semaphore
+) -> None:
+    """A GT06 unit (`trackpipe.chaos.Link`): logs in, then writes a position at each of its report
     slots (every `period` s from a random phase); one frame in flight: a slot that comes while the
     last frame is unacked is sent on its ack (counted `late`)."""
+    from trackpipe.chaos import Link
 
-    def __init__(self, index: int, period: float, base: datetime, stats: dict[str, int]) -> None:
-        self.device = Gt06Device(f"86{index:013d}", "tcp")
-        self.index, self.period, self.base, self.stats = index, period, base, stats
-        self.transport: asyncio.Transport | None = None
-        self.got = self.want = 0  # reply bytes received / expected before the next step
-        self.logged_in = False
-        self.in_flight = self.pending = False
-        self.step = 0
-        self.timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        login = self.device.login()[0]
-        self.want = len(gt06.CODEC.inspect(login, "tcp").reply or b"")
-        self.transport.write(login)  # type: ignore[union-attr]
-
-    def data_received(self, data: bytes) -> None:
-        self.got += len(data)
-        if self.got < self.want:
-            return
-        loop = asyncio.get_running_loop()
-        if not self.logged_in:
-            self.logged_in = True
-            self.next_at = loop.time() + random.random() * self.period
-            self.timer = loop.call_at(self.next_at, self._slot)
-            return
-        self.in_flight = False
-        self.stats["acked"] += 1
-        if self.pending:
-            self.pending = False
-            self._send()
-
-    def _slot(self) -> None:
-        self.next_at += self.period
-        self.timer = asyncio.get_running_loop().call_at(self.next_at, self._slot)
-        if self.in_flight:
-            self.pending = True
-            self.stats["late"] += 1
-        else:
-            self._send()
-
-    def _send(self) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        self.step += 1
-        frame = self.device.position(track(self.index, self.step, self.base + timedelta(seconds=self.step)))
-        self.want += len(gt06.CODEC.inspect(frame, "tcp").reply or b"")
-        self.in_flight = True
-        self.stats["sent"] += 1
-        self.transport.write(frame)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.stats["dropped"] += 1
-        if self.timer is not None:
-            self.timer.cancel()
+    loop = asyncio.get_running_loop()
+    device = Gt06Device(f"86{index:013d}", "tcp")
+    link: Link | None = None
+    try:
+        async with gate:  # connects (and logins) in flight bounded
+            _, link = await loop.create_connection(Link, host, port)
+            for frame in device.login():
+                await link.exchange(frame)
+        next_at = loop.time() + random.random() * period
+        step = 0
+        while True:
+            wait = next_at - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            else:
+                stats["late"] += 1
+            next_at += period
+            step += 1
+            stats["sent"] += 1
+            if await link.exchange(device.position(track(index, step, base + timedelta(seconds=step)))):
+                stats["acked"] += 1
+    except (OSError, EOFError, TimeoutError):
+        stats["dropped"] += 1
+    finally:
+        if link is not None:
+            link.close()
 
 
 async def _paced_load(host: str, port: int, devices: int, rate: float, warmup: float, duration: float) -> dict:
-    loop = asyncio.get_running_loop()
     stats = {"acked": 0, "late": 0, "sent": 0, "dropped": 0}
     base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    units = [_PacedUnit(i, 1 / rate, base, stats) for i in range(devices)]
     gate = asyncio.Semaphore(CONNECTS_AT_ONCE)
 
-    async def connect(unit: _PacedUnit) -> None:
-        async with gate:
-            await loop.create_connection(lambda: unit, host, port)
-
-    await asyncio.gather(*(connect(u) for u in units))
+    tasks = [asyncio.ensure_future(_paced_unit(i, host, port, 1 / rate, base, stats, gate)) for i in range(devices)]
     await asyncio.sleep(warmup)
     before, cpu, started = dict(stats), time.process_time(), time.monotonic()
     await asyncio.sleep(duration)
     elapsed = time.monotonic() - started
-    result = {k: (stats[k] - before[k]) / elapsed for k in ("acked", "late", "sent")}
+    result: dict[str, Any] = {k: (stats[k] - before[k]) / elapsed for k in ("acked", "late", "sent")}
     result["dropped"] = stats["dropped"]
     result["cpu"] = (time.process_time() - cpu) / elapsed
-    for unit in units:
-        if unit.timer is not None:
-            unit.timer.cancel()
-        if unit.transport is not None:
-            unit.transport.close()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     return result
 
 

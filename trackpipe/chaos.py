@@ -85,11 +85,11 @@ class Load:
         device = Gt06Device(device_id, "tcp")
         step = 0
         while not self.stop.is_set():
-            link: _Link | None = None
+            link: Link | None = None
             try:
                 assert self.target is not None
                 target = self.target
-                _, link = await asyncio.wait_for(loop.create_connection(_Link, target.host, target.port), 3)
+                _, link = await asyncio.wait_for(loop.create_connection(Link, target.host, target.port), 3)
                 self.connects += 1
                 for frame in device.login():
                     await link.exchange(frame)
@@ -108,7 +108,7 @@ class Load:
                     link.close()
 
 
-class _Link(asyncio.Protocol):
+class Link(asyncio.Protocol):
     """A device's connection on a bare protocol (a load generator on streams, `wait_for` and
     `drain` per frame cost ~3x the CPU, and it shares the cores with what it loads): `exchange`
     writes a frame and waits for as many reply bytes as its reply has."""
