@@ -133,7 +133,12 @@ class Publisher:
         """The edge's publisher, spooling when `settings.spool` (the embedded broker)."""
         spool = None
         if settings.spool:
-            spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes, fsync=settings.spool_fsync)
+            spool = Spool(
+                settings.spool_dir,
+                max_bytes=settings.spool_max_bytes,
+                fsync=settings.spool_fsync,
+                adopt=tuple(settings.orphan_spools()),
+            )
         return cls(settings.kafka_bootstrap, settings.publish_timeout, spool=spool, group=settings.app_id)
 
     async def start(self, wait: bool = False) -> None:

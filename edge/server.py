@@ -307,6 +307,11 @@ class Edge:
         self.udp_sources = SourceLimiter(settings.udp_source_rate)
         self.logs = LogLimiter(log)
 
+    @property
+    def shared_port(self) -> bool:
+        """One of the processes of a multi-process edge: its listeners share the port (SO_REUSEPORT)."""
+        return self.settings.edge_slot >= 0
+
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -314,7 +319,7 @@ class Edge:
         self.tcp_port = await self._listen_tcp(s.port, lambda: TcpConnection(self))
         # UDP on the same port number as TCP (port 0 -> the one TCP got)
         self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: UdpEndpoint(self), local_addr=(s.host, self.tcp_port)
+            lambda: UdpEndpoint(self), local_addr=(s.host, self.tcp_port), reuse_port=self.shared_port
         )
         self.udp_port = self._udp.get_extra_info("sockname")[1]
         self._size_receive_buffer(self._udp)
@@ -331,7 +336,9 @@ class Edge:
         if "tcp" in codec.transports:
             await self._listen_tcp(port, lambda: TcpConnection(self, codec))
         if "udp" in codec.transports:
-            udp, _ = await loop.create_datagram_endpoint(lambda: UdpEndpoint(self, codec), local_addr=(s.host, port))
+            udp, _ = await loop.create_datagram_endpoint(
+                lambda: UdpEndpoint(self, codec), local_addr=(s.host, port), reuse_port=self.shared_port
+            )
             self._size_receive_buffer(udp)
             self._pinned_udp.append(udp)
         log.info(
@@ -348,12 +355,14 @@ class Edge:
         own poller where there is epoll, else by asyncio's transports."""
         loop = asyncio.get_running_loop()
         if not own_poller_available():
-            server = await loop.create_server(factory, self.settings.host, port, reuse_address=True, backlog=4096)
+            server = await loop.create_server(
+                factory, self.settings.host, port, reuse_address=True, reuse_port=self.shared_port, backlog=4096
+            )
             self._servers.append(server)
             return int(server.sockets[0].getsockname()[1])
         if self._poller is None:
             self._poller = SocketPoller(loop)
-        listeners = await listen_tcp(self._poller, self.settings.host, port, factory)
+        listeners = await listen_tcp(self._poller, self.settings.host, port, factory, reuse_port=self.shared_port)
         self._servers.extend(listeners)
         return listeners[0].port
 

@@ -322,9 +322,15 @@ class TcpListener:
 
 
 async def listen_tcp(
-    poller: SocketPoller, host: str, port: int, factory: Callable[[], asyncio.BaseProtocol], backlog: int = 4096
+    poller: SocketPoller,
+    host: str,
+    port: int,
+    factory: Callable[[], asyncio.BaseProtocol],
+    backlog: int = 4096,
+    reuse_port: bool = False,
 ) -> list[TcpListener]:
-    """Listening sockets for every address `host` resolves to (as `loop.create_server`)."""
+    """Listening sockets for every address `host` resolves to (as `loop.create_server`);
+    `reuse_port`: SO_REUSEPORT (processes of one edge on one port)."""
     infos = await poller.loop.getaddrinfo(
         host or None, port, family=socket.AF_UNSPEC, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )
@@ -338,6 +344,8 @@ async def listen_tcp(
             sock = socket.socket(family, kind, proto)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind(address)

@@ -59,6 +59,21 @@ def encode(topic: str, partition: int, offset: int, key: bytes | None, value: by
     return _LENGTH.pack(len(body)) + body
 
 
+def _lock(directory: Path) -> int:
+    """An exclusive lock on `directory` (its `lock` file, which then names this pid); -1 when
+    another process holds it."""
+    lock_path = directory / "lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return -1
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
 def read_segment(path: Path) -> Iterator[Entry]:
     """The entries of one segment file; a torn or garbled tail ends it (logged)."""
     data = path.read_bytes()
@@ -107,8 +122,10 @@ class Spool:
         roll_bytes: int = 8 << 20,
         max_bytes: int = 1 << 30,
         fsync: bool = False,
+        adopt: tuple[Path, ...] = (),
     ) -> None:
         self.directory = directory
+        self.adopt = adopt  # other edges' spool directories this one takes over (none running)
         self.roll_seconds = roll_seconds
         self.roll_bytes = roll_bytes
         self.max_bytes = max_bytes
@@ -117,6 +134,7 @@ class Spool:
         self._current: _Segment | None = None
         self._fd = -1
         self._lock_fd = -1
+        self._adopted_fds: list[int] = []
         self._pending = bytearray()
         self._closed_bytes = 0
         self.recorded = 0  # entries written since start
@@ -126,21 +144,25 @@ class Spool:
 
     def open(self) -> list[Path]:
         """Lock the directory and start a new segment; returns the segments an earlier run left
-        (to publish again, then `discard`)."""
+        (to publish again, then `discard`), those of the adopted directories after its own (an
+        adopted directory another edge holds is left to it)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        lock_path = self.directory / "lock"
-        self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = lock_path.read_text().strip() or "?"
-            os.close(self._lock_fd)
-            self._lock_fd = -1
-            raise SpoolError(f"spool {self.directory} is in use by another edge (pid {holder})") from None
-        os.ftruncate(self._lock_fd, 0)
-        os.write(self._lock_fd, str(os.getpid()).encode())
+        self._lock_fd = _lock(self.directory)
+        if self._lock_fd < 0:
+            holder = (self.directory / "lock").read_text().strip() or "?"
+            raise SpoolError(f"spool {self.directory} is in use by another edge (pid {holder})")
         left = sorted(self.directory.glob("*.spool"))
         self._next_seq = max((int(p.stem) for p in left if p.stem.isdigit()), default=0) + 1
+        for other in self.adopt:
+            fd = _lock(other)
+            if fd < 0:
+                log.info("spool %s is held by a running edge: left to it", other)
+                continue
+            self._adopted_fds.append(fd)
+            taken = sorted(other.glob("*.spool"))
+            if taken:
+                log.warning("spool: taking over %d segment(s) of %s", len(taken), other)
+            left += taken
         self._start_segment()
         return left
 
@@ -155,6 +177,9 @@ class Spool:
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
+        for fd in self._adopted_fds:
+            os.close(fd)
+        self._adopted_fds = []
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Edge memory per idle connection: `python -m trackpipe.bench_edge [connections] [sources] [--tracemalloc]`.
+"""Edge memory per idle connection:
+`python -m trackpipe.bench_edge [connections] [sources] [--processes=N] [--tracemalloc]`.
 
 An edge (the real `Edge`, with a publisher that confirms at once, so only the edge's own
 memory is measured) runs in a child process on loopback; client processes open
@@ -12,6 +13,11 @@ With `--tracemalloc` the edge traces its Python allocations and also prints the 
 held per connection, by allocating source line (where an idle connection's bytes go).
 Tracing costs memory of its own, so the RSS figure of such a run is not the edge's: compare
 RSS figures from runs without it.
+
+With `--processes=N` the edge is N such children on one port with SO_REUSEPORT (as
+`trackpipe edge --processes N`): the fd cap and the RSS are summed over them, and each one's
+share of the connections is printed.  That is how one edge holds more connections than one
+process's fd hard limit allows (20,000 on the machine these figures come from).
 
 The edge child runs on the loop `trackpipe edge` would choose (`TRACKPIPE_LOOP`, see
 `trackpipe.loops`); the summary names it.
@@ -110,7 +116,7 @@ def heap_breakdown(snapshot: tracemalloc.Snapshot, base: tracemalloc.Snapshot, p
     return lines
 
 
-async def _serve(wanted_fds: int, trace: bool = False) -> None:
+async def _serve(wanted_fds: int, trace: bool = False, port: int = 0, slot: int = -1, processes: int = 1) -> None:
     import logging
 
     from trackpipe.config import Settings
@@ -118,7 +124,15 @@ async def _serve(wanted_fds: int, trace: bool = False) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     limit = raise_fd_limit(wanted_fds)
-    settings = Settings(host="127.0.0.1", port=0, edge_id="bench", idle_timeout=LIFETIME, log_level="warning")
+    settings = Settings(
+        host="127.0.0.1",
+        port=port,
+        edge_id="bench" if slot < 0 else f"bench.{slot}",
+        idle_timeout=LIFETIME,
+        log_level="warning",
+        edge_slot=slot,  # >= 0: one of `processes` edge processes sharing the port (SO_REUSEPORT)
+        edge_processes=processes,
+    )
     edge = Edge(settings, NullPublisher())  # type: ignore[arg-type]
     await edge.start()
     if trace:
@@ -150,6 +164,9 @@ async def _serve(wanted_fds: int, trace: bool = False) -> None:
             break
         if not command:
             break
+        if command == "count":
+            print(f"open {edge.stats.open_connections} replies {edge.stats.replies}", flush=True)
+            continue
         if command == "measure" and base is not None:
             per = max(edge.stats.open_connections, 1)
             gc.collect()
@@ -244,6 +261,8 @@ class IdleResult:
     loop: str = ""  # the edge child's event loop (TRACKPIPE_LOOP, as `trackpipe edge` chooses it)
     errors: list[str] = field(default_factory=list)  # the first error of each client process
     heap: list[str] = field(default_factory=list)  # with tracing: where the bytes go
+    processes: int = 1  # edge processes on the one port
+    spread: list[int] = field(default_factory=list)  # connections each edge process held
 
     @property
     def bytes_per_connection(self) -> float:
@@ -251,11 +270,14 @@ class IdleResult:
 
     def summary(self) -> str:
         lines = [
-            f"idle connections ({self.loop or '?'} loop): asked {self.asked}, fd cap {self.cap}, "
+            f"idle connections ({self.loop or '?'} loop, {self.processes} edge process"
+            f"{'es' if self.processes > 1 else ''}): asked {self.asked}, fd cap {self.cap}, "
             f"connected {self.connected}, "
             f"logged in {self.replied}; edge RSS {self.rss_before_kib / 1024:.1f} MiB -> "
             f"{self.rss_after_kib / 1024:.1f} MiB = {self.bytes_per_connection:.0f} bytes per connection"
         ]
+        if self.processes > 1 and self.spread:
+            lines.append(f"connections per edge process: {', '.join(str(n) for n in self.spread)}")
         lines += [f"client error: {e}" for e in self.errors]
         if self.heap:
             lines.append("edge heap per connection by allocating line (RSS above includes tracing):")
@@ -264,25 +286,49 @@ class IdleResult:
 
 
 def idle_connections(
-    n: int = 100_000, sources: int = 5, per_process: int = 10_000, timeout: float = 120.0, trace: bool = False
+    n: int = 100_000,
+    sources: int = 5,
+    per_process: int = 10_000,
+    timeout: float = 120.0,
+    trace: bool = False,
+    processes: int = 1,
 ) -> IdleResult:
     """Open `n` (capped by the edge's fd limit) logged-in idle GT06 connections to one edge from
     `sources` source addresses 127.0.0.1.., and measure the edge's RSS per connection (with
-    `trace`, also its Python heap per connection by allocating line)."""
-    code = f"import trackpipe.bench_edge as b, trackpipe.loops as l; l.run(b._serve({n + FD_MARGIN}, {trace}), 'edge')"
-    edge = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    `trace`, also its Python heap per connection by allocating line).  `processes` > 1: the edge
+    as that many processes on one port (SO_REUSEPORT, as `trackpipe edge --processes`); RSS and
+    the fd cap are the sum over them."""
+    from trackpipe.edge.group import reserve_port
+
+    reserved = reserve_port("127.0.0.1", 0) if processes > 1 else None
+    port = reserved.getsockname()[1] if reserved is not None else 0
+    per_edge = n // processes + FD_MARGIN + (n // processes) // 10  # the kernel's spread is not exact
+    edges = []
+    for slot in range(processes) if processes > 1 else [-1]:
+        code = (
+            "import trackpipe.bench_edge as b, trackpipe.loops as l; "
+            f"l.run(b._serve({per_edge}, {trace}, {port}, {slot}, {processes}), 'edge')"
+        )
+        edges.append(
+            subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        )
     workers: list[multiprocessing.Process] = []
     ctx = multiprocessing.get_context("fork")
     done = ctx.Event()
     try:
-        assert edge.stdout is not None and edge.stdin is not None
-        first_line = _read_line(edge.stdout, time.monotonic() + 60).split()
-        if len(first_line) != 3:
-            raise RuntimeError(f"the edge did not start (exit code {edge.poll()})")
-        port, limit, kind = int(first_line[0]), int(first_line[1]), first_line[2]
-        cap = min(n, limit - FD_MARGIN)
+        limit, kind = 0, ""
+        for edge in edges:
+            assert edge.stdout is not None
+            first_line = _read_line(edge.stdout, time.monotonic() + 60).split()
+            if len(first_line) != 3:
+                raise RuntimeError(f"the edge did not start (exit code {edge.poll()})")
+            port, kind = int(first_line[0]), first_line[2]
+            limit += int(first_line[1]) - FD_MARGIN
+        if reserved is not None:
+            reserved.close()
+        cap = min(n, limit)
         time.sleep(0.5)
-        before = rss_kib(edge.pid)
+        before = sum(rss_kib(edge.pid) for edge in edges)
         ready = ctx.Queue()
         addresses = [f"127.0.0.{i + 1}" for i in range(sources)]
         for first in range(0, cap, per_process):
@@ -301,36 +347,56 @@ def idle_connections(
             if error:
                 errors.append(error)
         time.sleep(1.0)  # let the edge settle (closed handshakes, freed buffers)
-        result = IdleResult(n, cap, connected, replied, before, rss_kib(edge.pid), kind, errors)
+        after = sum(rss_kib(edge.pid) for edge in edges)
+        result = IdleResult(n, cap, connected, replied, before, after, kind, errors, processes=len(edges))
         if trace:
-            edge.stdin.write(b"measure\n")
-            deadline = time.monotonic() + 120
-            while (line := _read_line(edge.stdout, deadline)) and line != "measured":
-                result.heap.append(line)
+            for edge in edges:
+                assert edge.stdin is not None and edge.stdout is not None
+                edge.stdin.write(b"measure\n")
+                deadline = time.monotonic() + 120
+                while (line := _read_line(edge.stdout, deadline)) and line != "measured":
+                    result.heap.append(line)
+        for edge in edges:  # each tells how many connections it holds (the kernel's spread)
+            assert edge.stdin is not None and edge.stdout is not None
+            edge.stdin.write(b"count\n")
+            deadline = time.monotonic() + 30
+            while (line := _read_line(edge.stdout, deadline)) and not line.startswith("open "):
+                pass
+            if line.startswith("open "):
+                result.spread.append(int(line.split()[1]))
         return result
     finally:
+        if reserved is not None:
+            reserved.close()
         done.set()
         for worker in workers:
             worker.join(10)
             if worker.is_alive() and worker.pid is not None:
                 worker.kill()
                 worker.join(5)
-        if edge.stdin is not None:
-            edge.stdin.close()
-        try:
-            edge.wait(15)
-        except subprocess.TimeoutExpired:
-            edge.kill()
-            edge.wait(5)
+        for edge in edges:
+            if edge.stdin is not None and not edge.stdin.closed:
+                edge.stdin.close()
+            try:
+                edge.wait(15)
+            except subprocess.TimeoutExpired:
+                edge.kill()
+                edge.wait(5)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     trace = "--tracemalloc" in args
-    numbers = [a for a in args if a != "--tracemalloc"]
+    processes = 1
+    numbers: list[str] = []
+    for arg in args:
+        if arg.startswith("--processes="):
+            processes = int(arg.split("=", 1)[1])
+        elif arg != "--tracemalloc":
+            numbers.append(arg)
     n = int(numbers[0]) if numbers else 100_000
     sources = int(numbers[1]) if len(numbers) > 1 else 5
-    print(idle_connections(n, sources, trace=trace).summary(), flush=True)
+    print(idle_connections(n, sources, trace=trace, processes=processes).summary(), flush=True)
     return 0
 
 

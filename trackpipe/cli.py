@@ -24,6 +24,7 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -129,10 +130,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_edge(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    if getattr(args, "processes", None) is not None:
+        settings = replace(settings, edge_processes=args.processes)
     _logging(settings.log_level)
     if not settings.kafka_bootstrap:
         raise CliError("KAFKA_BOOTSTRAP_SERVERS is not set (the edge publishes to Kafka; `trackpipe run` sets it)")
+    if settings.edge_processes < 1:
+        raise CliError(f"--processes / TRACKPIPE_EDGE_PROCESSES must be 1 or more, got {settings.edge_processes}")
     from . import loops
+
+    if settings.edge_processes > 1 and settings.edge_slot < 0:  # the parent of N edge processes
+        from trackpipe.edge.group import EdgeGroup
+
+        return EdgeGroup(settings).run()
 
     try:
         loops.choose("edge")  # a bad TRACKPIPE_LOOP is one error line, before anything starts
@@ -163,9 +173,10 @@ async def _edge_main(settings: Settings) -> None:
     ops = await _edge_ops(settings, edge, publisher, stop)
     ready = asyncio.create_task(publisher.wait_ready())
     done, _ = await asyncio.wait({ready, asyncio.create_task(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    run_file = settings.run_dir / ("edge.json" if settings.edge_slot < 0 else f"edge-{settings.edge_slot}.json")
     if ready in done:
         settings.run_dir.mkdir(parents=True, exist_ok=True)
-        (settings.run_dir / "edge.json").write_bytes(
+        run_file.write_bytes(
             orjson.dumps({"pid": os.getpid(), "host": settings.host, "port": edge.tcp_port, "metrics": ops and ops.url})
         )
         print(f"edge ready: tcp+udp {settings.host}:{edge.tcp_port}", flush=True)
@@ -177,7 +188,7 @@ async def _edge_main(settings: Settings) -> None:
         await ops.stop()
     if registered is not None:
         await registered.stop()
-    (settings.run_dir / "edge.json").unlink(missing_ok=True)
+    run_file.unlink(missing_ok=True)
 
 
 async def _registered_ids(settings: Settings) -> Any:
@@ -668,6 +679,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("edge", help="run one edge (needs KAFKA_BOOTSTRAP_SERVERS)")
     common(p, listen=True)
+    p.add_argument(
+        "--processes",
+        type=int,
+        help="edge processes on the one port (SO_REUSEPORT; default TRACKPIPE_EDGE_PROCESSES or 1)",
+    )
     p.set_defaults(func=cmd_edge)
 
     p = sub.add_parser("worker", help="run one Faust worker (needs KAFKA_BOOTSTRAP_SERVERS)")

@@ -43,6 +43,11 @@ class Settings:
     publish_timeout: float = 15.0  # s to get Kafka's confirmation before giving up on a frame
     max_inflight: int = 512  # unconfirmed frames per connection before reading pauses
     deadletter_max_bytes: int = 4096  # raw bytes kept per dead letter
+    # one edge as several processes on one port (SO_REUSEPORT: the kernel spreads connections and
+    # UDP sources over them): more cores, and more connections than one process's fd limit allows.
+    # `edge_slot` is set by the edge's parent for each of its processes (-1: a single-process edge)
+    edge_processes: int = 1
+    edge_slot: int = -1
     # edge abuse bounds
     frame_timeout: float = 30.0  # s from the first byte of a frame to its last (a trickle is closed)
     udp_rcvbuf: int = 4 * 1024 * 1024  # SO_RCVBUF of UDP sockets (the kernel caps it at net.core.rmem_max)
@@ -148,6 +153,8 @@ class Settings:
             "publish_timeout": "TRACKPIPE_PUBLISH_TIMEOUT",
             "max_inflight": "TRACKPIPE_MAX_INFLIGHT",
             "deadletter_max_bytes": "TRACKPIPE_DEADLETTER_MAX_BYTES",
+            "edge_processes": "TRACKPIPE_EDGE_PROCESSES",
+            "edge_slot": "TRACKPIPE_EDGE_SLOT",
             "frame_timeout": "TRACKPIPE_FRAME_TIMEOUT",
             "udp_rcvbuf": "TRACKPIPE_UDP_RCVBUF",
             "udp_source_rate": "TRACKPIPE_UDP_SOURCE_RATE",
@@ -228,7 +235,21 @@ class Settings:
 
     @property
     def spool_dir(self) -> Path:
-        return self.data_dir / "spool"
+        """`spool` for a single-process edge, `spool-<slot>` for each process of a multi-process one."""
+        return self.data_dir / ("spool" if self.edge_slot < 0 else f"spool-{self.edge_slot}")
+
+    def orphan_spools(self) -> list[Path]:
+        """Spool directories no process of this edge owns (an earlier run had more processes, or
+        ran as one) that this process takes over: it publishes their records again at start, like
+        its own.  Slot k's orphans are the `spool-<j>` with j >= edge_processes and j % n == k, and
+        for slot 0 the single-process `spool`; a single-process edge takes every `spool-<j>`."""
+        found = sorted(p for p in self.data_dir.glob("spool-*") if p.is_dir() and p.name[6:].isdigit())
+        if self.edge_slot < 0:
+            return found
+        n = max(self.edge_processes, 1)
+        mine = [p for p in found if int(p.name[6:]) >= n and int(p.name[6:]) % n == self.edge_slot]
+        single = self.data_dir / "spool"
+        return ([single] if self.edge_slot == 0 and single.is_dir() else []) + mine
 
 
 def parse_ports(text: str) -> dict[int, str]:

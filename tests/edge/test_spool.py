@@ -134,3 +134,40 @@ def test_full_when_over_the_bound(tmp_path: Path) -> None:
     spool.release({("t", 0): 6})
     assert not spool.full
     spool.close()
+
+
+def test_orphan_spools_are_taken_over_by_one_slot_each(tmp_path: Path) -> None:
+    """Spool directories of slots an earlier run had (or of a single-process edge) go to exactly
+    one process of this run; a directory still held by a running edge is left to it."""
+    from trackpipe.config import Settings
+
+    for name in ("spool", "spool-0", "spool-1", "spool-2", "spool-3", "spool-4"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "spool-x").mkdir()  # not a slot's
+    two = [Settings(data_dir=tmp_path, edge_slot=k, edge_processes=2) for k in (0, 1)]
+    assert [s.spool_dir.name for s in two] == ["spool-0", "spool-1"]
+    assert [p.name for p in two[0].orphan_spools()] == ["spool", "spool-2", "spool-4"]
+    assert [p.name for p in two[1].orphan_spools()] == ["spool-3"]
+    single = Settings(data_dir=tmp_path)
+    assert single.spool_dir.name == "spool"
+    assert [p.name for p in single.orphan_spools()] == ["spool-0", "spool-1", "spool-2", "spool-3", "spool-4"]
+
+
+def test_adopted_spool_segments_are_returned_and_a_held_one_is_left(tmp_path: Path) -> None:
+    old, held = tmp_path / "spool-2", tmp_path / "spool-3"
+    earlier = Spool(old)
+    earlier.open()
+    earlier.record("t", 0, 7, b"k", b"v")
+    earlier.close()
+    holder = Spool(held)
+    holder.open()
+    holder.record("t", 0, 8, b"k", b"w")
+    holder.flush()
+    try:
+        spool = Spool(tmp_path / "spool-0", adopt=(old, held))
+        left = spool.open()
+        assert [e.value for p in left for e in read_segment(p)] == [b"v"]
+        assert all(p.parent == old for p in left)
+        spool.close()
+    finally:
+        holder.close()
