@@ -21,6 +21,15 @@ def child_preexec() -> None:
         pass
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that pid exists (signal 0)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def stop(proc: subprocess.Popen, timeout: float) -> int | None:
     """SIGTERM, wait up to `timeout`, then SIGKILL the child's whole process group."""
     if proc.poll() is None:

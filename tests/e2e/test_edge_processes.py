@@ -16,6 +16,7 @@ import pytest
 
 from trackpipe.chaos import REPLY_TIMEOUT, Load, settle, supervisor_state, wait
 from trackpipe.launcher import STOP_LIMIT, start_pipeline, stop_pipeline
+from trackpipe.procs import pid_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -25,14 +26,6 @@ def _edge_file(data_dir: Path) -> dict[str, Any]:
         return json.loads((data_dir / "run" / "edge.json").read_text())
     except (OSError, ValueError):
         return {}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_two_edge_processes_share_the_port_and_heal(tmp_path: Path) -> None:
@@ -83,4 +76,4 @@ def test_two_edge_processes_share_the_port_and_heal(tmp_path: Path) -> None:
     finally:
         took, code, alive = stop_pipeline(p)
     assert code == 0 and not alive and took < STOP_LIMIT, (took, code, alive)
-    wait("edge processes gone", lambda: not [pid for pid in slot_pids if _alive(pid)], 10)
+    wait("edge processes gone", lambda: not [pid for pid in slot_pids if pid_alive(pid)], 10)

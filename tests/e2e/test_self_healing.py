@@ -14,6 +14,7 @@ import pytest
 
 from trackpipe.chaos import REPLY_TIMEOUT, Load, kill_part, settle, supervisor_state, wait, worker_ready
 from trackpipe.launcher import STOP_LIMIT, Pipeline, start_pipeline, stop_pipeline
+from trackpipe.procs import pid_alive
 
 pytestmark = pytest.mark.e2e
 
@@ -116,7 +117,7 @@ def test_killed_supervisor_restarted_loses_no_acked_frame(tmp_path: Path) -> Non
         children = p.children()
         os.kill(p.proc.pid, signal.SIGKILL)
         p.proc.wait(10)
-        wait("children gone with the supervisor", lambda: not [c for c in children if _alive(c)], 30)
+        wait("children gone with the supervisor", lambda: not [c for c in children if pid_alive(c)], 30)
         acked_while_down = len(load.acked)
         p = start_pipeline(p.data_dir, port=p.port)
         load.target = p
@@ -140,11 +141,3 @@ def test_killed_supervisor_restarted_loses_no_acked_frame(tmp_path: Path) -> Non
         assert "earlier run" in (p.data_dir / "logs" / "edge.log").read_text(), "no spool left to publish?"
     finally:
         _assert_clean_stop(p)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
